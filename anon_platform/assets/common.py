@@ -1,0 +1,42 @@
+"""Shared pieces of the Dagster layer: asset keys, tags, and standard metadata."""
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+OWNERS = ["team:data-privacy"]
+RESTRICTED = {"sensitivity": "restricted"}
+RELEASED = {"sensitivity": "released"}
+
+
+def key(dataset: str, group: str, name: str) -> dg.AssetKey:
+    """Asset keys read like the asset graph: <dataset>/<group>/<name>."""
+    return dg.AssetKey([dataset, group, name])
+
+
+def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in frame.schema.items()]
+    )
+
+
+def table_metadata(frame: pl.DataFrame, summary: str) -> dict[str, Any]:
+    """Row count, column schema and a markdown summary of one table (no cell values)."""
+    return {
+        "dagster/row_count": frame.height,
+        "dagster/column_schema": column_schema(frame),
+        "summary": dg.MetadataValue.md(summary),
+    }
+
+
+def tables_metadata(tables: dict[str, pl.DataFrame], root: str, summary: str) -> dict[str, Any]:
+    """Metadata of a set of tables: the root table's schema and row count, every table's rows."""
+    rows = "\n".join(
+        f"| {name} | {frame.height:,} | {frame.width} |" for name, frame in tables.items()
+    )
+    metadata = table_metadata(
+        tables[root], summary + "\n\n| table | rows | columns |\n|---|---|---|\n" + rows
+    )
+    metadata.update({f"rows/{name}": frame.height for name, frame in tables.items()})
+    return metadata

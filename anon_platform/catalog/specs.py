@@ -1,0 +1,259 @@
+"""Typed specs of the catalog: raw tables with their columns and roles, and release plans."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    """Base for every catalog spec: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Role(StrEnum):
+    """What a column means for privacy and utility (see DESIGN.md, 'Column roles')."""
+
+    IDENTIFIER = "identifier"
+    QUASI_IDENTIFIER = "quasi_identifier"
+    SENSITIVE = "sensitive"
+    TARGET = "target"
+    KEY = "key"
+    ATTRIBUTE = "attribute"
+
+
+class ColumnType(StrEnum):
+    """Logical column types a raw table may declare."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+
+
+class ColumnSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    type: ColumnType
+    role: Role = Role.ATTRIBUTE
+    nullable: bool = True
+    description: str = ""
+
+
+class ForeignKey(Strict):
+    """`column` of this table refers to `references` = '<table>.<column>' of the same dataset."""
+
+    column: str
+    references: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+    @property
+    def parent_table(self) -> str:
+        return self.references.split(".", 1)[0]
+
+    @property
+    def parent_column(self) -> str:
+        return self.references.split(".", 1)[1]
+
+
+class FileLocation(Strict):
+    """A csv or parquet file; a relative path is relative to the folder holding sources.yml."""
+
+    path: Path
+    format: Literal["csv", "parquet"] | None = None
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format:
+            return self.format
+        suffixes = [s.lower() for s in self.path.suffixes]
+        if ".parquet" in suffixes:
+            return "parquet"
+        return "csv"
+
+
+class SqlLocation(Strict):
+    """A table in any SQLAlchemy database; the URL comes from `url` or the env var `url_env`."""
+
+    table: str
+    db_schema: str | None = Field(default=None, alias="schema")
+    url: str | None = None
+    url_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> SqlLocation:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of 'url' or 'url_env'")
+        return self
+
+
+class TableSpec(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    location: FileLocation | SqlLocation
+    primary_key: str | None = None
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    columns: tuple[ColumnSpec, ...] = Field(min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _unique_columns(cls, columns: tuple[ColumnSpec, ...]) -> tuple[ColumnSpec, ...]:
+        seen: set[str] = set()
+        for column in columns:
+            if column.name in seen:
+                raise ValueError(f"column '{column.name}' is declared twice")
+            seen.add(column.name)
+        return columns
+
+    @model_validator(mode="after")
+    def _keys_are_columns(self) -> TableSpec:
+        names = self.column_names
+        if self.primary_key is not None and self.primary_key not in names:
+            raise ValueError(f"primary_key '{self.primary_key}' is not a declared column")
+        for fk in self.foreign_keys:
+            if fk.column not in names:
+                raise ValueError(f"foreign key column '{fk.column}' is not a declared column")
+        return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+
+class SourceSpec(Strict):
+    """One dataset's raw tables (a dataset is named after its source)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    tables: tuple[TableSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> SourceSpec:
+        tables = {t.name: t for t in self.tables}
+        if len(tables) != len(self.tables):
+            raise ValueError("table names must be unique within a source")
+        for table in self.tables:
+            for fk in table.foreign_keys:
+                parent = tables.get(fk.parent_table)
+                if parent is None:
+                    raise ValueError(
+                        f"table '{table.name}': foreign key '{fk.column}' references unknown "
+                        f"table '{fk.parent_table}'"
+                    )
+                if fk.parent_column not in parent.column_names:
+                    raise ValueError(
+                        f"table '{table.name}': foreign key '{fk.column}' references unknown "
+                        f"column '{fk.references}'"
+                    )
+        return self
+
+    def table(self, name: str) -> TableSpec:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+
+class SourcesFile(Strict):
+    version: Literal[1] = 1
+    sources: tuple[SourceSpec, ...] = Field(min_length=1)
+
+
+class Thresholds(Strict):
+    """Gate thresholds of a dataset; the defaults are the safe ones."""
+
+    quality_min: float = Field(default=0.70, ge=0.0, le=1.0)
+    dcr_share_max: float = Field(default=0.52, ge=0.0, le=1.0)
+    dcr_share_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+
+
+class GeneratorPlan(Strict):
+    """A generator to train for a dataset, with its backend parameters."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReleaseTable(Strict):
+    """A staging model that a dataset's release synthesizes, with its keys and target."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="name of the table in the release")
+    model: str = Field(pattern=NAME_PATTERN, description="the staging model it is made from")
+    primary_key: str | None = None
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    target: str | None = None
+    roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description="roles of columns the model derives; others inherit the source's role",
+    )
+
+
+class DatasetRelease(Strict):
+    """What to release for one dataset and under which gates."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    tables: tuple[ReleaseTable, ...] = Field(min_length=1)
+    generators: tuple[GeneratorPlan, ...] = Field(min_length=1)
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
+    seed: int = Field(default=0, ge=0)
+    synthetic_rows: int | None = Field(
+        default=None,
+        gt=0,
+        description="rows of the root table to sample; default: as many as train",
+    )
+    dcr_sample_rows: int = Field(default=2000, ge=50, le=200_000)
+    encode: bool = False
+    auto_release: bool = False
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @model_validator(mode="after")
+    def _tables_consistent(self) -> DatasetRelease:
+        names = [t.name for t in self.tables]
+        if len(set(names)) != len(names):
+            raise ValueError("release table names must be unique")
+        gens = [g.name for g in self.generators]
+        if len(set(gens)) != len(gens):
+            raise ValueError("generator names must be unique within a dataset")
+        for table in self.tables:
+            for fk in table.foreign_keys:
+                if fk.parent_table not in names:
+                    raise ValueError(
+                        f"table '{table.name}': foreign key '{fk.column}' references "
+                        f"'{fk.parent_table}', which is not a table of this release"
+                    )
+                if fk.parent_table == table.name:
+                    raise ValueError(f"table '{table.name}': self-references are not supported")
+        roots = [t for t in self.tables if not t.foreign_keys]
+        if len(roots) != 1:
+            raise ValueError(
+                "a release needs exactly one root table (a table without foreign keys); "
+                f"found {len(roots)}"
+            )
+        return self
+
+    @property
+    def root(self) -> ReleaseTable:
+        return next(t for t in self.tables if not t.foreign_keys)
+
+    def table(self, name: str) -> ReleaseTable:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        raise KeyError(name)
+
+
+class ReleasesFile(Strict):
+    version: Literal[1] = 1
+    datasets: tuple[DatasetRelease, ...] = Field(min_length=1)

@@ -1,0 +1,165 @@
+"""The generator interface: fit on a dataset, sample a dataset, save and load as an artifact.
+
+An artifact is a folder with `model.json` (the card: generator, parameters, schema, rows trained
+on, training time, device, seed, library versions, training-data fingerprint) and the backend's
+state. Same seed, same data, same parameters give the same synthetic rows.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.metadata
+import pickle
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from anon_platform.catalog.schema import DatasetSchema
+from anon_platform.errors import GeneratorError
+from anon_platform.sources.readers import fingerprint
+from anon_platform.storage import atomic_folder, read_json, write_json
+
+CARD_FILE = "model.json"
+STATE_FILE = "state.pkl"
+ARTIFACT_FORMAT = 1
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed Python, NumPy and torch for the duration of a fit or sample call."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover - torch is a dependency, but backends may not need it
+        pass
+    yield
+
+
+def library_versions(*packages: str) -> dict[str, str]:
+    """Installed versions of the given distributions (and of anon_platform)."""
+    versions = {}
+    for package in ("anon_platform", *packages):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+class Generator(abc.ABC):
+    """A synthesizer of one dataset (a root table and its child tables)."""
+
+    name: ClassVar[str]
+    libraries: ClassVar[tuple[str, ...]] = ()
+    uses_torch: ClassVar[bool] = False
+
+    def __init__(self, schema: DatasetSchema, params: dict[str, Any] | None = None, seed: int = 0):
+        self.schema = schema
+        self.params = dict(params or {})
+        self.seed = seed
+        self.card: dict[str, Any] = {}
+        self.validate_params(self.params)
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> None:
+        """Raise GeneratorError for unknown or absurd parameters (default: accepts none)."""
+        if params:
+            raise GeneratorError(
+                f"generator '{cls.name}' takes no parameters, got {sorted(params)}"
+            )
+
+    def fit(self, tables: dict[str, pl.DataFrame]) -> None:
+        """Learn the dataset; `tables` holds one frame per table of the schema."""
+        missing = [t.name for t in self.schema.tables if t.name not in tables]
+        if missing:
+            raise GeneratorError(f"generator '{self.name}': no training data for {missing}")
+        for table in self.schema.tables:
+            frame = tables[table.name]
+            if frame.height == 0:
+                raise GeneratorError(f"generator '{self.name}': table '{table.name}' is empty")
+            absent = [c for c in table.column_names if c not in frame.columns]
+            if absent:
+                raise GeneratorError(
+                    f"generator '{self.name}': table '{table.name}' lacks column(s) {absent}"
+                )
+        started = time.perf_counter()
+        with seeded(self.seed):
+            self._fit(tables)
+        self.card = {
+            "generator": self.name,
+            "artifact_format": ARTIFACT_FORMAT,
+            "params": self.params,
+            "seed": self.seed,
+            "schema": self.schema.model_dump(mode="json"),
+            "rows_trained_on": {name: frame.height for name, frame in tables.items()},
+            "training_seconds": round(time.perf_counter() - started, 3),
+            "device": self.device,
+            "library_versions": library_versions(*self.libraries),
+            "training_data_fingerprint": {
+                name: fingerprint(tables[name]) for name in sorted(tables)
+            },
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    def sample(self, root_rows: int, seed: int | None = None) -> dict[str, pl.DataFrame]:
+        """Sample `root_rows` rows of the root table and their children, one frame per table."""
+        if not self.card:
+            raise GeneratorError(f"generator '{self.name}' is not fitted")
+        if root_rows < 1:
+            raise GeneratorError(f"cannot sample {root_rows} rows: ask for at least 1")
+        with seeded(self.seed + 1 if seed is None else seed):
+            return self._sample(root_rows)
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def save(self, folder: Path) -> Path:
+        """Write the artifact (card + state) to `folder`, all or nothing."""
+        if not self.card:
+            raise GeneratorError(f"generator '{self.name}' is not fitted; nothing to save")
+        with atomic_folder(folder) as tmp:
+            write_json(self.card, tmp / CARD_FILE)
+            with (tmp / STATE_FILE).open("wb") as handle:
+                pickle.dump(self._state(), handle)
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> Generator:
+        """Load an artifact written by `save` of the same backend."""
+        card_path = folder / CARD_FILE
+        if not card_path.is_file() or not (folder / STATE_FILE).is_file():
+            raise GeneratorError(
+                f"{folder} is not a generator artifact (no {CARD_FILE}/{STATE_FILE})"
+            )
+        card = read_json(card_path)
+        if card.get("generator") != cls.name:
+            raise GeneratorError(
+                f"{folder} holds a '{card.get('generator')}' model, not '{cls.name}'"
+            )
+        generator = cls(DatasetSchema.model_validate(card["schema"]), card["params"], card["seed"])
+        with (folder / STATE_FILE).open("rb") as handle:
+            generator._restore(pickle.load(handle))
+        generator.card = card
+        return generator
+
+    @abc.abstractmethod
+    def _fit(self, tables: dict[str, pl.DataFrame]) -> None: ...
+
+    @abc.abstractmethod
+    def _sample(self, root_rows: int) -> dict[str, pl.DataFrame]: ...
+
+    @abc.abstractmethod
+    def _state(self) -> Any: ...
+
+    @abc.abstractmethod
+    def _restore(self, state: Any) -> None: ...

@@ -1,0 +1,87 @@
+"""SDV single-table synthesizers behind the platform's generator interface."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pandas as pd
+from sdv.metadata import Metadata
+from sdv.single_table import GaussianCopulaSynthesizer
+
+from anon_platform.catalog.schema import ColumnSchema, TableSchema
+from anon_platform.catalog.specs import ColumnType
+from anon_platform.errors import GeneratorError
+from anon_platform.generators.table_by_table import TableByTableGenerator
+
+SDTYPES: dict[ColumnType, str] = {
+    ColumnType.STRING: "categorical",
+    ColumnType.INTEGER: "numerical",
+    ColumnType.FLOAT: "numerical",
+    ColumnType.BOOLEAN: "boolean",
+    ColumnType.DATE: "datetime",
+    ColumnType.DATETIME: "datetime",
+}
+
+
+MAX_CODES = 10
+
+
+def sdv_metadata(
+    table: TableSchema, columns: list[ColumnSchema], frame: pd.DataFrame | None = None
+) -> Metadata:
+    """SDV metadata of the modelled columns from the catalog's types (never auto-detected).
+
+    An integer column with at most MAX_CODES distinct values in `frame` (a 0/1 label, a small
+    count) is categorical: a continuous marginal would blur its few exact values.
+    """
+    spec: dict[str, dict[str, Any]] = {}
+    for column in columns:
+        sdtype = SDTYPES[column.type]
+        if (
+            column.type == ColumnType.INTEGER
+            and frame is not None
+            and frame[column.name].nunique(dropna=True) <= MAX_CODES
+        ):
+            sdtype = "categorical"
+        spec[column.name] = {"sdtype": sdtype}
+    return Metadata.load_from_dict({"tables": {table.name: {"columns": spec}}})
+
+
+class GaussianCopulaGenerator(TableByTableGenerator):
+    """SDV's GaussianCopulaSynthesizer per table. Params: `default_distribution`."""
+
+    name: ClassVar[str] = "gaussian_copula"
+    libraries: ClassVar[tuple[str, ...]] = ("sdv", "rdt", "copulas")
+    DISTRIBUTIONS: ClassVar[set[str]] = {
+        "norm",
+        "beta",
+        "truncnorm",
+        "uniform",
+        "gamma",
+        "gaussian_kde",
+    }
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> None:
+        unknown = set(params) - {"default_distribution"}
+        if unknown:
+            raise GeneratorError(f"generator '{cls.name}': unknown parameter(s) {sorted(unknown)}")
+        dist = params.get("default_distribution", "beta")
+        if dist not in cls.DISTRIBUTIONS:
+            raise GeneratorError(
+                f"generator '{cls.name}': default_distribution '{dist}' is not one of "
+                f"{sorted(cls.DISTRIBUTIONS)}"
+            )
+
+    def _fit_table(self, table: TableSchema, frame: pd.DataFrame) -> Any:
+        synthesizer = GaussianCopulaSynthesizer(
+            sdv_metadata(table, table.modelled_columns, frame),
+            default_distribution=self.params.get("default_distribution", "beta"),
+        )
+        synthesizer.fit({table.name: frame})
+        return synthesizer
+
+    def _sample_table(self, model: Any, table: TableSchema, n_rows: int) -> pd.DataFrame:
+        model.reset_sampling()
+        sampled = model.sample(n_rows)
+        return sampled[table.name] if isinstance(sampled, dict) else sampled

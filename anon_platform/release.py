@@ -1,0 +1,121 @@
+"""Writing a release: gate-passed synthetic tables, the report and a manifest, atomically."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+import anon_platform
+from anon_platform.errors import ReleaseError
+from anon_platform.gates.results import GateResult
+from anon_platform.storage import Zones, atomic_folder, atomic_path, write_json
+
+MANIFEST = "manifest.json"
+
+
+@functools.cache
+def code_version() -> str:
+    """The package version plus the git commit of the checkout it runs from, when there is one."""
+    root = Path(anon_platform.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        return f"{anon_platform.__version__}+g{sha}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return anon_platform.__version__
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def write_release(
+    zones: Zones,
+    dataset: str,
+    generator: str,
+    tables: dict[str, pl.DataFrame],
+    report: dict[str, Any],
+    gates: list[GateResult],
+    source_fingerprints: dict[str, str],
+    model_card: dict[str, Any],
+) -> Path:
+    """Write `release/<dataset>/<version>/` and point `release/<dataset>/LATEST` at it.
+
+    Refuses (ReleaseError, nothing written) unless every gate passed. The folder appears whole
+    or not at all.
+    """
+    failed = [g.gate for g in gates if not g.passed]
+    if failed or not gates:
+        raise ReleaseError(
+            f"dataset '{dataset}', generator '{generator}': not released, gate(s) failed: "
+            f"{', '.join(failed) or 'no gate was run'}"
+        )
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    version = f"{stamp}-{generator}"
+    target = zones.release_dataset(dataset) / version
+    if target.exists():
+        raise ReleaseError(f"release {target} already exists; refusing to overwrite a release")
+    with atomic_folder(target) as tmp:
+        files = {}
+        for name, frame in tables.items():
+            path = tmp / "tables" / f"{name}.parquet"
+            path.parent.mkdir(exist_ok=True)
+            frame.write_parquet(path)
+            files[f"tables/{name}.parquet"] = {"rows": frame.height, "sha256": _sha256(path)}
+        write_json(report, tmp / "report.json")
+        manifest = {
+            "dataset": dataset,
+            "version": version,
+            "kind": "synthetic",
+            "generator": generator,
+            "released_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "code_version": code_version(),
+            "source_fingerprints": source_fingerprints,
+            "model": {
+                k: model_card.get(k)
+                for k in (
+                    "generator",
+                    "params",
+                    "seed",
+                    "rows_trained_on",
+                    "training_seconds",
+                    "device",
+                    "library_versions",
+                    "training_data_fingerprint",
+                    "trained_at",
+                )
+            },
+            "metrics": report.get("scorecard", {}),
+            "gates": [g.as_dict() for g in gates],
+            "privacy": {
+                "differential_privacy": None,
+                "note": "no formal (epsilon, delta) guarantee; gated on measured metrics",
+            },
+            "files": files,
+        }
+        write_json(manifest, tmp / MANIFEST)
+    with atomic_path(zones.release_dataset(dataset) / "LATEST") as tmp_latest:
+        tmp_latest.write_text(version + "\n")
+    return target

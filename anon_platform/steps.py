@@ -1,0 +1,209 @@
+"""The pipeline, one function per step, over the ANON_HOME workspace.
+
+ingest -> stage -> prepare -> train -> synthesize -> (gate) -> report -> (gate) -> release.
+Each step reads what earlier steps wrote and writes its own output atomically, so it can be
+rerun and inspected on its own. Dagster assets and the CLI are thin shells over these functions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from anon_platform.catalog import Catalog
+from anon_platform.catalog.loader import CATALOG_DIR
+from anon_platform.errors import AnonPlatformError, ReleaseError
+from anon_platform.evaluation import evaluate_dataset
+from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
+from anon_platform.generators import Generator, generator_class, load_generator
+from anon_platform.prepare import check_integrity, split_dataset
+from anon_platform.release import write_release
+from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
+from anon_platform.sql.runner import run_model
+from anon_platform.storage import (
+    Zones,
+    read_json,
+    read_parquet,
+    read_tables,
+    write_json,
+    write_parquet,
+    write_tables,
+)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    frame: pl.DataFrame
+    path: Path
+    fingerprint: str
+
+
+def _fingerprint_path(zones: Zones, dataset: str, table: str) -> Path:
+    return zones.raw_table(dataset, table).with_suffix(".json")
+
+
+def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested:
+    """Read a raw table, conform it to sources.yml, check its foreign keys against the already
+    ingested parents, and store it in the restricted zone with its content fingerprint."""
+    spec = catalog.sources[dataset].table(table)
+    frame = conform(spec, read_source(spec, catalog.root / CATALOG_DIR))
+    parents = {
+        fk.parent_table: read_parquet(zones.raw_table(dataset, fk.parent_table))
+        for fk in spec.foreign_keys
+    }
+    check_foreign_keys(spec, frame, parents)
+    digest = fingerprint(frame)
+    path = write_parquet(frame, zones.raw_table(dataset, table))
+    write_json(
+        {
+            "fingerprint": digest,
+            "rows": frame.height,
+            "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        _fingerprint_path(zones, dataset, table),
+    )
+    return Ingested(frame, path, digest)
+
+
+def source_fingerprints(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, str]:
+    """Fingerprint of every raw table of the dataset as last ingested."""
+    return {
+        t.name: read_json(_fingerprint_path(zones, dataset, t.name))["fingerprint"]
+        for t in catalog.sources[dataset].tables
+    }
+
+
+def stage(catalog: Catalog, zones: Zones, dataset: str, model: str) -> pl.DataFrame:
+    """Run one dbt_like_sql model over the raw tables and models it reads; store its result."""
+    sql_model = catalog.models[model]
+    inputs = {name: zones.raw_table(dataset, name) for name in sql_model.source_refs}
+    inputs.update({name: zones.staging_model(dataset, name) for name in sql_model.model_refs})
+    frame = run_model(sql_model, inputs)
+    write_parquet(frame, zones.staging_model(dataset, model))
+    return frame
+
+
+def staged_tables(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, pl.DataFrame]:
+    """The staged models a dataset releases, under their release table names."""
+    release = catalog.releases[dataset]
+    return {t.name: read_parquet(zones.staging_model(dataset, t.model)) for t in release.tables}
+
+
+def prepare(
+    catalog: Catalog, zones: Zones, dataset: str
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """Check the staged tables' integrity and write the deterministic train/holdout split."""
+    release = catalog.releases[dataset]
+    schema = catalog.dataset_schema(dataset)
+    tables = staged_tables(catalog, zones, dataset)
+    check_integrity(schema, tables)
+    train, holdout = split_dataset(schema, tables, release.holdout_fraction, release.seed)
+    write_tables(train, zones.prepared(dataset, "train"))
+    write_tables(holdout, zones.prepared(dataset, "holdout"))
+    return train, holdout
+
+
+def _plan(catalog: Catalog, dataset: str, generator: str):
+    for plan in catalog.releases[dataset].generators:
+        if plan.name == generator:
+            return plan
+    raise AnonPlatformError(f"dataset '{dataset}' does not plan generator '{generator}'")
+
+
+def train(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Generator:
+    """Fit the generator on the train split only and save it as a versioned artifact."""
+    plan = _plan(catalog, dataset, generator)
+    model = generator_class(plan.name)(
+        catalog.dataset_schema(dataset), plan.params, catalog.releases[dataset].seed
+    )
+    model.fit(read_tables(zones.prepared(dataset, "train")))
+    model.save(zones.model(dataset, generator))
+    return model
+
+
+def synthesize(
+    catalog: Catalog, zones: Zones, dataset: str, generator: str
+) -> dict[str, pl.DataFrame]:
+    """Sample a synthetic dataset from the trained generator (root rows: as configured, else as
+    many as the train split) and store it in the restricted zone until the gates pass."""
+    model = load_generator(zones.model(dataset, generator))
+    release = catalog.releases[dataset]
+    rows = release.synthetic_rows or model.card["rows_trained_on"][release.root.name]
+    tables = model.sample(rows)
+    write_tables(tables, zones.synthetic(dataset, generator))
+    return tables
+
+
+def raw_identifier_values(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, pl.Series]:
+    """Every identifier column of the dataset's raw tables, keyed 'table.column'."""
+    values = {}
+    for table, columns in catalog.identifier_columns(dataset).items():
+        if columns:
+            frame = pl.read_parquet(zones.raw_table(dataset, table), columns=columns)
+            values.update({f"{table}.{c}": frame[c] for c in columns})
+    return values
+
+
+def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
+    """The synthetic-table gate over the stored synthetic dataset."""
+    return check_synthetic_tables(
+        catalog.dataset_schema(dataset),
+        read_tables(zones.synthetic(dataset, generator)),
+        raw_identifier_values(catalog, zones, dataset),
+    )
+
+
+def report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> dict[str, Any]:
+    """Measure the synthetic dataset against train and holdout; store report.json."""
+    release = catalog.releases[dataset]
+    result = evaluate_dataset(
+        catalog.dataset_schema(dataset),
+        read_tables(zones.prepared(dataset, "train")),
+        read_tables(zones.prepared(dataset, "holdout")),
+        read_tables(zones.synthetic(dataset, generator)),
+        dcr_max_rows=release.dcr_sample_rows,
+        seed=release.seed,
+    )
+    result = {"dataset": dataset, "generator": generator, **result}
+    write_json(result, zones.report(dataset, generator) / "report.json")
+    return result
+
+
+def stored_report(zones: Zones, dataset: str, generator: str) -> dict[str, Any]:
+    return read_json(zones.report(dataset, generator) / "report.json")
+
+
+def gate_report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
+    """The scorecard gate over the stored report."""
+    return check_scorecard(
+        stored_report(zones, dataset, generator)["scorecard"], catalog.releases[dataset].thresholds
+    )
+
+
+def release(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Path:
+    """Re-run every gate on the stored artifacts and, only if all pass, write the release.
+
+    The gates run again here so that the release fails closed even when called outside a
+    Dagster run whose blocking checks would have stopped it.
+    """
+    gates = [
+        gate_synthetic(catalog, zones, dataset, generator),
+        gate_report(catalog, zones, dataset, generator),
+    ]
+    model_folder = zones.model(dataset, generator)
+    if not model_folder.is_dir():
+        raise ReleaseError(f"dataset '{dataset}': no trained '{generator}' model to release")
+    return write_release(
+        zones,
+        dataset,
+        generator,
+        read_tables(zones.synthetic(dataset, generator)),
+        stored_report(zones, dataset, generator),
+        gates,
+        source_fingerprints(catalog, zones, dataset),
+        read_json(model_folder / "model.json"),
+    )
