@@ -1,0 +1,112 @@
+"""Shared fixtures: a small copy of the demo project, a temporary ANON_HOME, the real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DATA = REPO / "demo_data" / "bank"
+POSTGRES_URL = os.environ.get(
+    "ANON_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+
+
+def read_demo_csv(table: str) -> pl.DataFrame:
+    """A demo table exactly as committed (every column as text)."""
+    return pl.read_csv(DEMO_DATA / f"{table}.csv", infer_schema=False)
+
+
+def write_small_demo(folder: Path, customers: int) -> None:
+    """The first `customers` demo customers and all their transactions, as csv files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    people = read_demo_csv("customers").head(customers)
+    people.write_csv(folder / "customers.csv")
+    transactions = read_demo_csv("transactions").filter(
+        pl.col("customer_id").is_in(people["customer_id"].implode())
+    )
+    transactions.write_csv(folder / "transactions.csv")
+
+
+ProjectFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> ProjectFactory:
+    """Build a project folder (dbt_like_sql/ + data/) from the demo, optionally edited.
+
+    make_project(customers=600, sources=fn, releases=fn) -> project root; `sources` and
+    `releases` receive the parsed YAML dict and may change it in place.
+    """
+
+    def build(
+        customers: int = 600,
+        sources: Callable[[dict], None] | None = None,
+        releases: Callable[[dict], None] | None = None,
+        name: str = "project",
+    ) -> Path:
+        root = tmp_path / name
+        shutil.copytree(REPO / "dbt_like_sql", root / "dbt_like_sql")
+        write_small_demo(root / "data", customers)
+        sources_path = root / "dbt_like_sql" / "sources.yml"
+        spec = yaml.safe_load(sources_path.read_text())
+        for table in spec["sources"][0]["tables"]:
+            table["location"] = {"path": f"../data/{table['name']}.csv"}
+        if sources:
+            sources(spec)
+        sources_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        releases_path = root / "dbt_like_sql" / "releases.yml"
+        plan = yaml.safe_load(releases_path.read_text())
+        if releases:
+            releases(plan)
+        releases_path.write_text(yaml.safe_dump(plan, sort_keys=False))
+        return root
+
+    return build
+
+
+@pytest.fixture
+def anon_home(tmp_path: Path) -> Path:
+    """An empty ANON_HOME for one test."""
+    home = tmp_path / "anon_home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The URL of the local PostgreSQL test database; skips without a server, except under CI."""
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but PostgreSQL at {POSTGRES_URL} is unreachable: {err}")
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_URL}: {err.orig}")
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    schema = f"anon_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'create schema "{schema}"'))
+    try:
+        yield schema
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'drop schema "{schema}" cascade'))
+        engine.dispose()
