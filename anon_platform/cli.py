@@ -50,7 +50,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         for dataset in catalog.releases:
             started = time.perf_counter()
-            print(f"== {dataset}: materializing raw -> release (this takes a minute or two)")
+            print(f"== {dataset}: materializing raw -> release")
             job = defs.resolve_job_def(pipeline_job_name(dataset))
             result = job.execute_in_process(
                 instance=instance,

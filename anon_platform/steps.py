@@ -16,7 +16,7 @@ import polars as pl
 
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
-from anon_platform.errors import AnonPlatformError, ReleaseError
+from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
@@ -51,10 +51,14 @@ def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested
     ingested parents, and store it in the restricted zone with its content fingerprint."""
     spec = catalog.sources[dataset].table(table)
     frame = conform(spec, read_source(spec, catalog.root / CATALOG_DIR))
-    parents = {
-        fk.parent_table: read_parquet(zones.raw_table(dataset, fk.parent_table))
-        for fk in spec.foreign_keys
-    }
+    parents = {}
+    for fk in spec.foreign_keys:
+        parent_path = zones.raw_table(dataset, fk.parent_table)
+        if not parent_path.is_file():
+            raise SourceDataError(
+                table, fk.column, f"cannot check foreign key: ingest '{fk.parent_table}' first"
+            )
+        parents[fk.parent_table] = read_parquet(parent_path)
     check_foreign_keys(spec, frame, parents)
     digest = fingerprint(frame)
     path = write_parquet(frame, zones.raw_table(dataset, table))

@@ -1,0 +1,459 @@
+"""The Dagster pipeline end to end: the asset graph, what each zone holds after a run, and the
+blocking gates that keep the release zone untouched when something is wrong."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+import yaml
+
+from anon_platform import steps
+from anon_platform.catalog import Catalog, load_catalog
+from anon_platform.definitions import build_definitions, defs
+from anon_platform.errors import ReleaseError
+from anon_platform.storage import Zones, read_json, read_tables
+from anon_platform_tests.conftest import REPO, write_small_demo
+
+DATASET = "bank"
+GENERATOR = "gaussian_copula"
+CUSTOMERS = 500
+STAGES = ("raw", "staging", "prepared", "models", "synthetic", "reports", "release")
+BANK_ASSETS = [
+    "bank/raw/customers",
+    "bank/raw/transactions",
+    "bank/staging/stg_customers",
+    "bank/staging/stg_transactions",
+    "bank/prepared/train",
+    "bank/prepared/holdout",
+    "bank/models/gaussian_copula",
+    "bank/synthetic/gaussian_copula",
+    "bank/reports/quality_gaussian_copula",
+    "bank/release/gaussian_copula",
+]
+IDENTIFIERS = ("full_name", "email", "phone", "national_id", "date_of_birth")
+MODEL_CARD_FIELDS = (
+    "generator",
+    "params",
+    "seed",
+    "rows_trained_on",
+    "training_seconds",
+    "device",
+    "library_versions",
+    "training_data_fingerprint",
+)
+SYNTHETIC_KEY = dg.AssetKey(["bank", "synthetic", GENERATOR])
+REPORT_KEY = dg.AssetKey(["bank", "reports", f"quality_{GENERATOR}"])
+RELEASE_KEY = dg.AssetKey(["bank", "release", GENERATOR])
+
+
+def asset_key(path: str) -> dg.AssetKey:
+    return dg.AssetKey(path.split("/"))
+
+
+def build_project(
+    root: Path, customers: int, releases: Callable[[dict], None] | None = None
+) -> Path:
+    """The same project as conftest's make_project, at a root of our choosing (module scope)."""
+    shutil.copytree(REPO / "dbt_like_sql", root / "dbt_like_sql")
+    write_small_demo(root / "data", customers)
+    sources_path = root / "dbt_like_sql" / "sources.yml"
+    spec = yaml.safe_load(sources_path.read_text())
+    for table in spec["sources"][0]["tables"]:
+        table["location"] = {"path": f"../data/{table['name']}.csv"}
+    sources_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    releases_path = root / "dbt_like_sql" / "releases.yml"
+    plan = yaml.safe_load(releases_path.read_text())
+    if releases:
+        releases(plan)
+    releases_path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    return root
+
+
+def strict_quality(plan: dict) -> None:
+    plan["datasets"][0]["thresholds"]["quality_min"] = 0.999
+
+
+def run_pipeline(project: Path, home: Path) -> dg.ExecuteInProcessResult:
+    """Materialize the whole bank graph (assets and blocking checks) on `home`."""
+    definitions = build_definitions(load_catalog(project), str(home))
+    return definitions.resolve_job_def("bank_pipeline").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> dict[dg.AssetKey, dict]:
+    return {
+        e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def rendered(evaluation: dg.AssetCheckEvaluation) -> str:
+    """Everything a check shows in the UI, as one text."""
+    return "\n".join(
+        f"{name}: {json.dumps(value.value, default=str)}"
+        for name, value in evaluation.metadata.items()
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    project: Path
+    home: Path
+    catalog: Catalog
+    result: dg.ExecuteInProcessResult
+
+    @property
+    def zones(self) -> Zones:
+        return Zones(self.home)
+
+    @property
+    def restricted(self) -> Path:
+        return self.home / "restricted" / DATASET
+
+    @property
+    def release_folder(self) -> Path:
+        latest = self.home / "release" / DATASET / "LATEST"
+        return latest.parent / latest.read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """One successful materialization of the whole graph on a fresh ANON_HOME."""
+    base = tmp_path_factory.mktemp("good_run")
+    project = build_project(base / "project", CUSTOMERS)
+    home = base / "anon_home"
+    home.mkdir()
+    return Run(project, home, load_catalog(project), run_pipeline(project, home))
+
+
+# --- the asset graph ---------------------------------------------------------------------------
+
+
+def test_shipped_definitions_load_with_jobs_and_asset_graph() -> None:
+    dg.Definitions.validate_loadable(defs)
+    jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+    assert "bank_pipeline" in jobs
+    graph = defs.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    for path in BANK_ASSETS:
+        assert asset_key(path) in keys, path
+
+
+def test_release_depends_transitively_on_raw_customers() -> None:
+    graph = defs.resolve_asset_graph()
+    ancestors = graph.get_ancestor_asset_keys(RELEASE_KEY)
+    assert asset_key("bank/raw/customers") in ancestors
+    assert asset_key("bank/raw/transactions") in ancestors
+    assert asset_key("bank/prepared/train") in ancestors
+
+
+def test_every_asset_has_description_stage_group_kinds_owners_and_sensitivity() -> None:
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    for path in BANK_ASSETS:
+        spec = specs[asset_key(path)]
+        stage = path.split("/")[1]
+        assert stage in STAGES
+        assert spec.description and spec.description.strip(), path
+        assert spec.group_name == stage, path
+        assert spec.kinds, path
+        assert spec.owners, path
+        expected = "released" if stage == "release" else "restricted"
+        assert spec.tags.get("sensitivity") == expected, path
+
+
+def test_both_gates_are_blocking_checks_on_synthetic_and_report() -> None:
+    graph = defs.resolve_asset_graph()
+    by_name = {key.name: key for key in graph.asset_check_keys if key.asset_key.path[0] == DATASET}
+    assert set(by_name) == {"synthetic_tables_gate", "scorecard_gate"}
+    assert by_name["synthetic_tables_gate"].asset_key == SYNTHETIC_KEY
+    assert by_name["scorecard_gate"].asset_key == REPORT_KEY
+    for key in by_name.values():
+        assert graph.get_check_spec(key).blocking, key
+
+
+# --- a successful run --------------------------------------------------------------------------
+
+
+def test_whole_graph_materializes_and_every_check_passes(good_run: Run) -> None:
+    assert good_run.result.success
+    assert set(materialized(good_run.result)) == {asset_key(p) for p in BANK_ASSETS}
+    evaluations = checks(good_run.result)
+    assert set(evaluations) == {"synthetic_tables_gate", "scorecard_gate"}
+    assert all(e.passed for e in evaluations.values())
+
+
+def test_raw_and_staging_land_in_the_restricted_zone(good_run: Run) -> None:
+    raw = good_run.restricted / "raw"
+    assert sorted(p.name for p in raw.glob("*.parquet")) == [
+        "customers.parquet",
+        "transactions.parquet",
+    ]
+    assert pl.read_parquet(raw / "customers.parquet").height == CUSTOMERS
+    staging = good_run.restricted / "staging"
+    assert sorted(p.name for p in staging.glob("*.parquet")) == [
+        "stg_customers.parquet",
+        "stg_transactions.parquet",
+    ]
+
+
+def test_prepared_split_is_disjoint_and_transactions_follow_their_customer(
+    good_run: Run,
+) -> None:
+    prepared = good_run.restricted / "prepared"
+    train, holdout = read_tables(prepared / "train"), read_tables(prepared / "holdout")
+    train_ids = set(train["customers"]["customer_id"].to_list())
+    holdout_ids = set(holdout["customers"]["customer_id"].to_list())
+    assert train_ids and holdout_ids
+    assert not train_ids & holdout_ids
+    staged = pl.read_parquet(good_run.restricted / "staging" / "stg_customers.parquet")
+    assert train_ids | holdout_ids == set(staged["customer_id"].to_list())
+    assert set(train["transactions"]["customer_id"].to_list()) <= train_ids
+    assert set(holdout["transactions"]["customer_id"].to_list()) <= holdout_ids
+    staged_tx = pl.read_parquet(good_run.restricted / "staging" / "stg_transactions.parquet")
+    assert train["transactions"].height + holdout["transactions"].height == staged_tx.height
+
+
+def test_model_artifact_has_a_complete_card(good_run: Run) -> None:
+    card = read_json(good_run.restricted / "models" / GENERATOR / "model.json")
+    for field in MODEL_CARD_FIELDS:
+        assert field in card, field
+    assert card["generator"] == GENERATOR
+    assert card["params"] == {"default_distribution": "beta"}
+    assert card["seed"] == good_run.catalog.releases[DATASET].seed
+    train = good_run.restricted / "prepared" / "train"
+    assert card["rows_trained_on"] == {
+        t: pl.read_parquet(train / f"{t}.parquet").height for t in ("customers", "transactions")
+    }
+    assert card["training_seconds"] >= 0
+    assert card["device"] == "cpu"
+    assert {"sdv", "rdt", "copulas"} <= set(card["library_versions"])
+    assert set(card["training_data_fingerprint"]) == {"customers", "transactions"}
+
+
+def test_synthetic_tables_land_in_the_restricted_zone(good_run: Run) -> None:
+    folder = good_run.restricted / "synthetic" / GENERATOR
+    assert sorted(p.name for p in folder.glob("*.parquet")) == [
+        "customers.parquet",
+        "transactions.parquet",
+    ]
+    card = read_json(good_run.restricted / "models" / GENERATOR / "model.json")
+    customers = pl.read_parquet(folder / "customers.parquet")
+    assert customers.height == card["rows_trained_on"]["customers"]
+
+
+def test_release_folder_holds_tables_report_and_manifest_named_by_latest(good_run: Run) -> None:
+    dataset_folder = good_run.home / "release" / DATASET
+    versions = [p.name for p in dataset_folder.iterdir() if p.is_dir()]
+    assert versions == [good_run.release_folder.name]
+    folder = good_run.release_folder
+    assert sorted(p.name for p in (folder / "tables").glob("*.parquet")) == [
+        "customers.parquet",
+        "transactions.parquet",
+    ]
+    assert (folder / "report.json").is_file()
+    assert (folder / "manifest.json").is_file()
+    assert read_json(folder / "report.json") == read_json(
+        good_run.restricted / "reports" / GENERATOR / "report.json"
+    )
+    # the released tables are exactly the gate-passed synthetic tables
+    for table in ("customers", "transactions"):
+        released = pl.read_parquet(folder / "tables" / f"{table}.parquet")
+        synthetic = pl.read_parquet(
+            good_run.restricted / "synthetic" / GENERATOR / f"{table}.parquet"
+        )
+        assert released.equals(synthetic), table
+
+
+def test_manifest_records_sources_generator_metrics_gates_and_code_version(good_run: Run) -> None:
+    manifest = read_json(good_run.release_folder / "manifest.json")
+    raw = good_run.restricted / "raw"
+    assert manifest["source_fingerprints"] == {
+        t: read_json(raw / f"{t}.json")["fingerprint"] for t in ("customers", "transactions")
+    }
+    assert manifest["generator"] == GENERATOR
+    assert manifest["version"] == good_run.release_folder.name
+    report = read_json(good_run.release_folder / "report.json")
+    assert manifest["metrics"] == report["scorecard"]
+    assert {"quality", "dcr_share"} <= set(manifest["metrics"])
+    assert [g["gate"] for g in manifest["gates"]] == ["synthetic tables", "scorecard"]
+    assert all(g["passed"] for g in manifest["gates"])
+    assert all(e["passed"] for g in manifest["gates"] for e in g["expectations"])
+    assert isinstance(manifest["code_version"], str) and manifest["code_version"]
+    card = read_json(good_run.restricted / "models" / GENERATOR / "model.json")
+    assert manifest["model"]["training_data_fingerprint"] == card["training_data_fingerprint"]
+    assert set(manifest["files"]) == {"tables/customers.parquet", "tables/transactions.parquet"}
+
+
+def test_released_tables_hold_no_identifier_column(good_run: Run) -> None:
+    for path in (good_run.release_folder / "tables").glob("*.parquet"):
+        columns = set(pl.read_parquet(path).columns)
+        assert not columns & set(IDENTIFIERS), path.name
+
+
+def test_released_keys_are_fresh_and_every_transaction_has_a_released_customer(
+    good_run: Run,
+) -> None:
+    tables = good_run.release_folder / "tables"
+    customers = pl.read_parquet(tables / "customers.parquet")
+    transactions = pl.read_parquet(tables / "transactions.parquet")
+    assert customers["customer_id"].to_list() == list(range(1, customers.height + 1))
+    assert transactions["transaction_id"].to_list() == list(range(1, transactions.height + 1))
+    assert transactions["customer_id"].is_in(customers["customer_id"].implode()).all()
+
+
+def test_raw_and_staging_materializations_carry_row_count_and_column_schema(
+    good_run: Run,
+) -> None:
+    metadata = materialized(good_run.result)
+    stored = {
+        "bank/raw/customers": good_run.restricted / "raw" / "customers.parquet",
+        "bank/raw/transactions": good_run.restricted / "raw" / "transactions.parquet",
+        "bank/staging/stg_customers": good_run.restricted / "staging" / "stg_customers.parquet",
+        "bank/staging/stg_transactions": good_run.restricted
+        / "staging"
+        / "stg_transactions.parquet",
+    }
+    for path, file in stored.items():
+        frame = pl.read_parquet(file)
+        md = metadata[asset_key(path)]
+        assert md["dagster/row_count"].value == frame.height, path
+        schema = md["dagster/column_schema"].value
+        assert [c.name for c in schema.columns] == frame.columns, path
+
+
+def test_report_materialization_carries_float_scorecard(good_run: Run) -> None:
+    metadata = materialized(good_run.result)[REPORT_KEY]
+    report = read_json(good_run.restricted / "reports" / GENERATOR / "report.json")
+    for metric in ("quality", "dcr_share"):
+        value = metadata[f"scorecard/{metric}"]
+        assert isinstance(value, dg.FloatMetadataValue), metric
+        assert value.value == pytest.approx(report["scorecard"][metric])
+        assert 0.0 <= value.value <= 1.0
+
+
+# --- failing gates keep the release zone untouched -----------------------------------------------
+
+
+def test_failing_scorecard_gate_blocks_the_release(make_project, anon_home: Path) -> None:
+    project = make_project(customers=CUSTOMERS, releases=strict_quality)
+    result = run_pipeline(project, anon_home)
+
+    assert not result.success
+    evaluations = checks(result)
+    assert evaluations["synthetic_tables_gate"].passed
+    gate = evaluations["scorecard_gate"]
+    assert not gate.passed
+    assert REPORT_KEY in materialized(result)
+    assert RELEASE_KEY not in materialized(result)
+    assert not (anon_home / "release" / DATASET).exists()
+
+    report = read_json(Zones(anon_home).report(DATASET, GENERATOR) / "report.json")
+    failed = gate.metadata["00 quality >= quality_min"].value
+    assert failed["passed"] is False
+    assert failed["observed"] == pytest.approx(report["scorecard"]["quality"])
+    assert failed["threshold"] == 0.999
+    assert "quality >= quality_min" in rendered(gate)
+    assert "FAIL" in gate.metadata["summary"].value
+
+
+def test_leaking_identifier_fails_the_synthetic_gate_without_showing_values(
+    make_project, anon_home: Path
+) -> None:
+    def misconfigured_email(plan: dict) -> None:
+        customers = plan["datasets"][0]["tables"][0]
+        assert customers["name"] == "customers"
+        customers["roles"]["email"] = "attribute"
+
+    project = make_project(customers=CUSTOMERS, releases=misconfigured_email)
+    sql = project / "dbt_like_sql" / "models" / "bank" / "stg_customers.sql"
+    sql.write_text(sql.read_text().replace("    gender,\n", "    email,\n    gender,\n", 1))
+    assert "email," in sql.read_text()
+
+    result = run_pipeline(project, anon_home)
+
+    assert not result.success
+    gate = checks(result)["synthetic_tables_gate"]
+    assert not gate.passed
+    assert RELEASE_KEY not in materialized(result)
+    assert not (anon_home / "release" / DATASET).exists()
+
+    zones = Zones(anon_home)
+    raw_emails = pl.read_parquet(zones.raw_table(DATASET, "customers"))["email"]
+    normalise = pl.col("email").str.strip_chars().str.to_lowercase()
+    synthetic = pl.read_parquet(zones.synthetic(DATASET, GENERATOR) / "customers.parquet")
+    known = raw_emails.str.strip_chars().str.to_lowercase().implode()
+    leaked = synthetic.select(normalise.is_in(known).sum()).item()
+    assert leaked > 0
+
+    failure = gate.metadata["01 customers: no identifier value of the source"].value
+    assert failure["passed"] is False
+    assert failure["observed"] == leaked
+    assert failure["threshold"] == 0
+    assert "email" in failure["detail"]
+    assert str(leaked) in failure["detail"]
+
+    text = rendered(gate)
+    assert "@" not in text
+    assert not any(value in text for value in raw_emails.drop_nulls().to_list())
+
+
+def test_failing_run_keeps_the_previous_release_byte_identical(
+    good_run: Run, make_project, anon_home: Path
+) -> None:
+    shutil.copytree(good_run.home, anon_home, dirs_exist_ok=True)
+    release_zone = anon_home / "release" / DATASET
+    before = snapshot(release_zone)
+    assert f"{good_run.release_folder.name}/manifest.json" in before
+
+    project = make_project(customers=CUSTOMERS, releases=strict_quality)
+    result = run_pipeline(project, anon_home)
+
+    assert not result.success
+    assert not checks(result)["scorecard_gate"].passed
+    after = snapshot(release_zone)
+    assert sorted(after) == sorted(before)
+    manifest = f"{good_run.release_folder.name}/manifest.json"
+    assert after[manifest] == before[manifest]
+    assert after == before
+
+
+def test_release_step_outside_dagster_refuses_after_a_failed_gate(
+    make_project, anon_home: Path
+) -> None:
+    project = make_project(customers=CUSTOMERS, releases=strict_quality)
+    catalog = load_catalog(project)
+    zones = Zones(anon_home)
+    for table in catalog.sources[DATASET].tables:
+        steps.ingest(catalog, zones, DATASET, table.name)
+    for model in catalog.dataset_models(DATASET):
+        steps.stage(catalog, zones, DATASET, model.name)
+    steps.prepare(catalog, zones, DATASET)
+    steps.train(catalog, zones, DATASET, GENERATOR)
+    steps.synthesize(catalog, zones, DATASET, GENERATOR)
+    steps.report(catalog, zones, DATASET, GENERATOR)
+    assert not steps.gate_report(catalog, zones, DATASET, GENERATOR).passed
+    before = snapshot(anon_home)
+
+    with pytest.raises(ReleaseError, match="scorecard"):
+        steps.release(catalog, zones, DATASET, GENERATOR)
+
+    assert not (anon_home / "release").exists()
+    assert snapshot(anon_home) == before
