@@ -230,11 +230,10 @@ def load_catalog(root: str | os.PathLike[str] | None = None) -> Catalog:
         for table in release.tables:
             model = models.get(table.model)
             if model is None or model.dataset != release.name:
+                known = sorted(n for n, m in models.items() if m.dataset == release.name)
                 raise CatalogError(
                     f"{where}: table '{table.name}' uses unknown staging model '{table.model}' "
-                    f"(models of '{release.name}': "
-                    f"{', '.join(sorted(n for n, m in models.items() if m.dataset == release.name))}"
-                    ")"
+                    f"(models of '{release.name}': {', '.join(known)})"
                 )
             release_columns[(release.name, table.name)] = _resolve_release_table(
                 releases_path, release, table, schemas[table.model], parts

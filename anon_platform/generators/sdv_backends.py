@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 from sdv.metadata import Metadata
 from sdv.single_table import GaussianCopulaSynthesizer
@@ -83,5 +84,8 @@ class GaussianCopulaGenerator(TableByTableGenerator):
 
     def _sample_table(self, model: Any, table: TableSchema, n_rows: int) -> pd.DataFrame:
         model.reset_sampling()
+        # SDV falls back to a fixed seed of its own after reset_sampling; draw the seed from our
+        # seeded NumPy state instead so that the platform's sample seed decides the rows.
+        model._set_random_state(int(np.random.randint(0, 2**31 - 1)))
         sampled = model.sample(n_rows)
         return sampled[table.name] if isinstance(sampled, dict) else sampled
