@@ -8,6 +8,7 @@ anon validate   load sources.yml, releases.yml and the SQL models and report any
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,11 @@ def cmd_instance(args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that live in their own module register here: each module has
+# `register(subparsers)` adding its parser with `set_defaults(func=...)`.
+COMMAND_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     instance.set_defaults(func=cmd_instance)
     validate = sub.add_parser("validate", help="check the catalog and SQL models")
     validate.set_defaults(func=cmd_validate)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(f"anon_platform.cli.{module_name}").register(sub)
     return parser
 
 
