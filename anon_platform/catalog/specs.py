@@ -172,11 +172,94 @@ class SourcesFile(Strict):
 
 
 class Thresholds(Strict):
-    """Gate thresholds of a dataset; the defaults are the safe ones."""
+    """Gate thresholds of a dataset; the defaults are the safe ones.
 
+    A rule written 'x <= max, or not significantly worse than real data' passes when the value is
+    inside its threshold, or when a one-sided test against the real-data reference cannot tell
+    it apart at the given alpha (small samples then cannot fail on noise alone; a large excess
+    always fails).
+    """
+
+    # fidelity (SDMetrics QualityReport properties; discriminator AUC of synthetic vs train)
     quality_min: float = Field(default=0.70, ge=0.0, le=1.0)
+    column_shapes_min: float = Field(default=0.70, ge=0.0, le=1.0)
+    column_pair_trends_min: float = Field(default=0.70, ge=0.0, le=1.0)
+    discriminator_auc_max: float = Field(
+        default=0.90,
+        ge=0.5,
+        le=1.0,
+        description="0.90 = SDMetrics' detection score 0.2; 1.0 means trivially told apart",
+    )
+    # utility: train-synthetic-test-real over train-real-test-real, same model family
+    utility_ratio_min: float = Field(default=0.90, ge=0.0, le=2.0)
+    # privacy
     dcr_share_max: float = Field(default=0.52, ge=0.0, le=1.0)
-    dcr_share_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    dcr_share_alpha: float = Field(
+        default=0.05, gt=0.0, lt=0.5, description="alpha of the DCR share, tail and NNDR tests"
+    )
+    dcr_tail_ratio_min: float = Field(
+        default=0.80,
+        ge=0.0,
+        le=1.0,
+        description="5th-percentile DCR syn->train over syn->holdout",
+    )
+    nndr_tail_ratio_min: float = Field(
+        default=0.80,
+        ge=0.0,
+        le=1.0,
+        description="5th-percentile NNDR syn->train over syn->holdout",
+    )
+    identical_match_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    risk_max: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="upper confidence bound of every Anonymeter risk",
+    )
+    k_anonymity_min: int = Field(
+        default=1,
+        ge=1,
+        description="smallest class of released rows on the quasi-identifiers; 1 = reported "
+        "only (synthetic rows are not people; raise it when released rows are linked to real ones)",
+    )
+
+
+class EvaluationSettings(Strict):
+    """How the quality report measures; the defaults suit 1k-300k rows on two cores.
+
+    Attack counts and sample sizes are upper bounds: each is cut to the rows there are (an
+    Anonymeter attack never exceeds the control set), so small datasets stay fast.
+    """
+
+    singling_out_attacks: int = Field(default=500, ge=10, le=100_000)
+    multivariate_singling_out: bool = True
+    linkability_attacks: int = Field(default=500, ge=10, le=100_000)
+    inference_attacks: int = Field(default=500, ge=10, le=100_000)
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1.0)
+    discriminator_rows: int = Field(
+        default=20_000, ge=100, le=1_000_000, description="rows per class, at most"
+    )
+    utility_rows: int = Field(default=50_000, ge=100, le=5_000_000)
+    plot_min_count: int = Field(
+        default=10,
+        ge=1,
+        description="real-data histogram bins and categories with fewer rows are not drawn",
+    )
+    html: bool = True
+
+
+class ReleasePolicy(Strict):
+    """Which generators' outputs a dataset releases.
+
+    mode `each`: every generator whose gates pass is released (its own version folder).
+    mode `best`: only the generator that ranks first by `rank_by` among the planned generators
+    whose current report passes every gate.
+    """
+
+    mode: Literal["each", "best"] = "each"
+    rank_by: Literal["quality", "utility_ratio", "discriminator_auc", "dcr_share", "risk"] = (
+        "quality"
+    )
 
 
 class GeneratorPlan(Strict):
@@ -215,7 +298,12 @@ class DatasetRelease(Strict):
     )
     dcr_sample_rows: int = Field(default=2000, ge=50, le=200_000)
     encode: bool = False
-    auto_release: bool = False
+    auto_release: bool = Field(
+        default=False,
+        description="release by declarative automation once every upstream blocking check passed",
+    )
+    release: ReleasePolicy = Field(default_factory=ReleasePolicy)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
     @model_validator(mode="after")
