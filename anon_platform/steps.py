@@ -20,6 +20,7 @@ from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataErro
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
+from anon_platform.generators.base import Progress
 from anon_platform.prepare import check_integrity, split_dataset
 from anon_platform.release import write_release
 from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
@@ -118,13 +119,15 @@ def _plan(catalog: Catalog, dataset: str, generator: str):
     raise AnonPlatformError(f"dataset '{dataset}' does not plan generator '{generator}'")
 
 
-def train(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Generator:
+def train(
+    catalog: Catalog, zones: Zones, dataset: str, generator: str, progress: Progress | None = None
+) -> Generator:
     """Fit the generator on the train split only and save it as a versioned artifact."""
     plan = _plan(catalog, dataset, generator)
     model = generator_class(plan.name)(
         catalog.dataset_schema(dataset), plan.params, catalog.releases[dataset].seed
     )
-    model.fit(read_tables(zones.prepared(dataset, "train")))
+    model.fit(read_tables(zones.prepared(dataset, "train")), progress)
     model.save(zones.model(dataset, generator))
     return model
 

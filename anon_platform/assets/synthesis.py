@@ -45,7 +45,13 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         "versioned artifact (model.json card + state).",
     )
     def model(context: dg.AssetExecutionContext, anon_home: AnonHome) -> dg.MaterializeResult:
-        trained = steps.train(catalog, anon_home.zones(), dataset, generator)
+        trained = steps.train(
+            catalog,
+            anon_home.zones(),
+            dataset,
+            generator,
+            progress=lambda event: context.log.info(f"{generator}: {event.describe()}"),
+        )
         card = trained.card
         context.log.info(
             f"trained {generator} on {card['rows_trained_on']} rows in "

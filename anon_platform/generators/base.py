@@ -12,13 +12,15 @@ import importlib.metadata
 import pickle
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.errors import GeneratorError
@@ -28,6 +30,44 @@ from anon_platform.storage import atomic_folder, read_json, write_json
 CARD_FILE = "model.json"
 STATE_FILE = "state.pkl"
 ARTIFACT_FORMAT = 1
+
+
+class GeneratorParams(BaseModel):
+    """Base of a backend's parameters (from releases.yml or the CLI): unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of training: `step` of `total` (epochs, or iterations), with the loss so far.
+
+    Backends send these to the `progress` callback of `Generator.fit`; the Dagster asset logs
+    them, the CLI draws a progress bar, and the model card keeps the loss curve.
+    """
+
+    step: int
+    total: int
+    loss: float | None = None
+    rows_per_second: float | None = None
+    message: str = ""
+
+    def describe(self) -> str:
+        parts = [f"step {self.step}/{self.total}"]
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.4f}")
+        if self.rows_per_second is not None:
+            parts.append(f"{self.rows_per_second:,.0f} rows/s")
+        if self.message:
+            parts.append(self.message)
+        return ", ".join(parts)
+
+
+Progress = Callable[[ProgressEvent], None]
+
+
+def no_progress(event: ProgressEvent) -> None:
+    """The default progress callback: ignores every event."""
 
 
 @contextmanager
@@ -61,24 +101,39 @@ class Generator(abc.ABC):
     name: ClassVar[str]
     libraries: ClassVar[tuple[str, ...]] = ()
     uses_torch: ClassVar[bool] = False
+    # a backend's parameters: a GeneratorParams subclass with typed, bounded fields and defaults
+    Params: ClassVar[type[GeneratorParams]] = GeneratorParams
+    # whether `sample(..., conditions=...)` can fix column values
+    supports_conditions: ClassVar[bool] = False
 
     def __init__(self, schema: DatasetSchema, params: dict[str, Any] | None = None, seed: int = 0):
         self.schema = schema
-        self.params = dict(params or {})
+        self.config = self.validate_params(dict(params or {}))
+        self.params = self.config.model_dump(mode="json")
         self.seed = seed
         self.card: dict[str, Any] = {}
-        self.validate_params(self.params)
+        self.loss_curve: list[float] = []
 
     @classmethod
-    def validate_params(cls, params: dict[str, Any]) -> None:
-        """Raise GeneratorError for unknown or absurd parameters (default: accepts none)."""
-        if params:
-            raise GeneratorError(
-                f"generator '{cls.name}' takes no parameters, got {sorted(params)}"
+    def validate_params(cls, params: dict[str, Any]) -> GeneratorParams:
+        """The backend's typed parameters; GeneratorError names each unknown or absurd one."""
+        try:
+            return cls.Params.model_validate(params)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                for e in err.errors()
             )
+            raise GeneratorError(
+                f"generator '{cls.name}': invalid parameters: {problems}"
+            ) from None
 
-    def fit(self, tables: dict[str, pl.DataFrame]) -> None:
-        """Learn the dataset; `tables` holds one frame per table of the schema."""
+    def fit(self, tables: dict[str, pl.DataFrame], progress: Progress | None = None) -> None:
+        """Learn the dataset; `tables` holds one frame per table of the schema.
+
+        `progress` receives ProgressEvents while training; a backend that trains in steps
+        appends its per-step loss to `self.loss_curve`, which the model card keeps.
+        """
         missing = [t.name for t in self.schema.tables if t.name not in tables]
         if missing:
             raise GeneratorError(f"generator '{self.name}': no training data for {missing}")
@@ -92,8 +147,9 @@ class Generator(abc.ABC):
                     f"generator '{self.name}': table '{table.name}' lacks column(s) {absent}"
                 )
         started = time.perf_counter()
+        self.loss_curve = []
         with seeded(self.seed):
-            self._fit(tables)
+            self._fit(tables, progress or no_progress)
         self.card = {
             "generator": self.name,
             "artifact_format": ARTIFACT_FORMAT,
@@ -108,20 +164,45 @@ class Generator(abc.ABC):
                 name: fingerprint(tables[name]) for name in sorted(tables)
             },
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "loss_curve": [round(float(v), 6) for v in self.loss_curve],
+            **self._card_extras(),
         }
 
-    def sample(self, root_rows: int, seed: int | None = None) -> dict[str, pl.DataFrame]:
-        """Sample `root_rows` rows of the root table and their children, one frame per table."""
+    def sample(
+        self,
+        root_rows: int,
+        seed: int | None = None,
+        conditions: dict[str, Any] | None = None,
+    ) -> dict[str, pl.DataFrame]:
+        """Sample `root_rows` rows of the root table and their children, one frame per table.
+
+        `conditions` fixes root-table columns to values (backends with `supports_conditions`).
+        """
         if not self.card:
             raise GeneratorError(f"generator '{self.name}' is not fitted")
         if root_rows < 1:
             raise GeneratorError(f"cannot sample {root_rows} rows: ask for at least 1")
+        if conditions and not self.supports_conditions:
+            raise GeneratorError(
+                f"generator '{self.name}' cannot sample with conditions; "
+                "train a backend that supports them"
+            )
         with seeded(self.seed + 1 if seed is None else seed):
+            if conditions:
+                return self._sample_conditioned(root_rows, conditions)
             return self._sample(root_rows)
 
     @property
     def device(self) -> str:
+        """Where the backend trains: 'cuda' or 'cpu'."""
         return "cpu"
+
+    def _card_extras(self) -> dict[str, Any]:
+        """Backend-specific entries of the model card (privacy settings, budget, ...)."""
+        return {}
+
+    def _sample_conditioned(self, root_rows: int, conditions: dict[str, Any]) -> dict:
+        raise GeneratorError(f"generator '{self.name}' cannot sample with conditions")
 
     def save(self, folder: Path) -> Path:
         """Write the artifact (card + state) to `folder`, all or nothing."""
@@ -153,7 +234,7 @@ class Generator(abc.ABC):
         return generator
 
     @abc.abstractmethod
-    def _fit(self, tables: dict[str, pl.DataFrame]) -> None: ...
+    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None: ...
 
     @abc.abstractmethod
     def _sample(self, root_rows: int) -> dict[str, pl.DataFrame]: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,7 @@ from sdv.single_table import GaussianCopulaSynthesizer
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
-from anon_platform.errors import GeneratorError
+from anon_platform.generators.base import GeneratorParams
 from anon_platform.generators.table_by_table import TableByTableGenerator
 
 SDTYPES: dict[ColumnType, str] = {
@@ -48,36 +48,24 @@ def sdv_metadata(
     return Metadata.load_from_dict({"tables": {table.name: {"columns": spec}}})
 
 
+Distribution = Literal["norm", "beta", "truncnorm", "uniform", "gamma", "gaussian_kde"]
+
+
+class GaussianCopulaParams(GeneratorParams):
+    default_distribution: Distribution = "beta"
+
+
 class GaussianCopulaGenerator(TableByTableGenerator):
     """SDV's GaussianCopulaSynthesizer per table. Params: `default_distribution`."""
 
     name: ClassVar[str] = "gaussian_copula"
     libraries: ClassVar[tuple[str, ...]] = ("sdv", "rdt", "copulas")
-    DISTRIBUTIONS: ClassVar[set[str]] = {
-        "norm",
-        "beta",
-        "truncnorm",
-        "uniform",
-        "gamma",
-        "gaussian_kde",
-    }
-
-    @classmethod
-    def validate_params(cls, params: dict[str, Any]) -> None:
-        unknown = set(params) - {"default_distribution"}
-        if unknown:
-            raise GeneratorError(f"generator '{cls.name}': unknown parameter(s) {sorted(unknown)}")
-        dist = params.get("default_distribution", "beta")
-        if dist not in cls.DISTRIBUTIONS:
-            raise GeneratorError(
-                f"generator '{cls.name}': default_distribution '{dist}' is not one of "
-                f"{sorted(cls.DISTRIBUTIONS)}"
-            )
+    Params: ClassVar[type[GeneratorParams]] = GaussianCopulaParams
 
     def _fit_table(self, table: TableSchema, frame: pd.DataFrame) -> Any:
         synthesizer = GaussianCopulaSynthesizer(
             sdv_metadata(table, table.modelled_columns, frame),
-            default_distribution=self.params.get("default_distribution", "beta"),
+            default_distribution=self.config.default_distribution,
         )
         synthesizer.fit({table.name: frame})
         return synthesizer

@@ -18,7 +18,7 @@ import polars as pl
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.base import Generator
+from anon_platform.generators.base import Generator, Progress
 from anon_platform.sources.readers import POLARS_TYPES
 
 
@@ -59,7 +59,8 @@ def fresh_keys(column: ColumnSchema, count: int, prefix: str) -> pl.Series:
 class TableByTableGenerator(Generator):
     """Base of backends that learn one single-table model per table."""
 
-    def _fit(self, tables: dict[str, pl.DataFrame]) -> None:
+    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
+        self.progress = progress
         self.models: dict[str, Any] = {}
         self.child_counts: dict[str, np.ndarray] = {}
         for table in self.schema.ordered():
