@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -51,6 +52,12 @@ def _sha256(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+NO_FORMAL_GUARANTEE = {
+    "differential_privacy": None,
+    "note": "no formal (epsilon, delta) guarantee; gated on measured metrics",
+}
+
+
 def write_release(
     zones: Zones,
     dataset: str,
@@ -60,9 +67,16 @@ def write_release(
     gates: list[GateResult],
     source_fingerprints: dict[str, str],
     model_card: dict[str, Any],
+    kind: str = "synthetic",
+    artifacts: dict[str, Path] | None = None,
+    privacy: dict[str, Any] | None = None,
 ) -> Path:
     """Write `release/<dataset>/<version>/` and point `release/<dataset>/LATEST` at it.
 
+    One mechanism for every way out of a table: `kind` is 'synthetic' (generator tables),
+    'latent' (codes; `artifacts` maps release-relative names to files or folders to copy, such as
+    the exported encoder) or another sibling. `privacy` describes a formal guarantee when there
+    is one (mechanism, epsilon, delta, ...); without it the manifest says there is none.
     Refuses (ReleaseError, nothing written) unless every gate passed. The folder appears whole
     or not at all.
     """
@@ -84,11 +98,22 @@ def write_release(
             path.parent.mkdir(exist_ok=True)
             frame.write_parquet(path)
             files[f"tables/{name}.parquet"] = {"rows": frame.height, "sha256": _sha256(path)}
+        for name, source in (artifacts or {}).items():
+            destination = tmp / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, destination)
+                for path in sorted(p for p in destination.rglob("*") if p.is_file()):
+                    relative = str(path.relative_to(tmp))
+                    files[relative] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+            else:
+                shutil.copy2(source, destination)
+                files[name] = {"bytes": destination.stat().st_size, "sha256": _sha256(destination)}
         write_json(report, tmp / "report.json")
         manifest = {
             "dataset": dataset,
             "version": version,
-            "kind": "synthetic",
+            "kind": kind,
             "generator": generator,
             "released_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "code_version": code_version(),
@@ -109,10 +134,7 @@ def write_release(
             },
             "metrics": report.get("scorecard", {}),
             "gates": [g.as_dict() for g in gates],
-            "privacy": {
-                "differential_privacy": None,
-                "note": "no formal (epsilon, delta) guarantee; gated on measured metrics",
-            },
+            "privacy": privacy or NO_FORMAL_GUARANTEE,
             "files": files,
         }
         write_json(manifest, tmp / MANIFEST)

@@ -26,7 +26,9 @@ def _release_asset(catalog: Catalog, dataset: str, generator: str) -> dg.AssetsD
         folder = steps.release(catalog, anon_home.zones(), dataset, generator)
         manifest = read_json(folder / "manifest.json")
         context.log.info(f"released {dataset} ({generator}) to {folder}")
-        files = "\n".join(f"| {name} | {f['rows']:,} |" for name, f in manifest["files"].items())
+        files = "\n".join(
+            f"| {name} | {f['rows']:,} |" for name, f in manifest["files"].items() if "rows" in f
+        )
         return dg.MaterializeResult(
             metadata={
                 "release_path": dg.MetadataValue.path(str(folder)),

@@ -89,7 +89,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 manifest = read_json(folder / "manifest.json")
                 print(f"   released {folder}")
                 for name, info in manifest["files"].items():
-                    print(f"     {name}: {info['rows']:,} rows")
+                    if "rows" in info:
+                        print(f"     {name}: {info['rows']:,} rows")
                 print(
                     "   metrics: "
                     + ", ".join(f"{k} {v:.3f}" for k, v in manifest["metrics"].items())
