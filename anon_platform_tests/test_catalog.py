@@ -91,21 +91,21 @@ def test_foreign_key_to_an_unknown_table_is_named(make_project) -> None:
     def dangling(spec: dict) -> None:
         spec["sources"][0]["tables"][1]["foreign_keys"][0]["references"] = "clients.customer_id"
 
-    with pytest.raises(CatalogError, match="unknown table 'clients'"):
+    with pytest.raises(CatalogError, match=r"unknown table 'clients'"):
         load_catalog(make_project(customers=20, sources=dangling))
 
 
 def test_malformed_yaml_names_the_file(make_project) -> None:
     project = make_project(customers=20)
     (project / "dbt_like_sql" / "sources.yml").write_text("sources: [\n  - name: bank\n")
-    with pytest.raises(CatalogError, match="sources.yml: not valid YAML"):
+    with pytest.raises(CatalogError, match=r"sources.yml: not valid YAML"):
         load_catalog(project)
 
 
 def test_missing_sources_file_is_named(make_project) -> None:
     project = make_project(customers=20)
     (project / "dbt_like_sql" / "sources.yml").unlink()
-    with pytest.raises(CatalogError, match="sources.yml: file not found"):
+    with pytest.raises(CatalogError, match=r"sources.yml: file not found"):
         load_catalog(project)
 
 
@@ -126,7 +126,7 @@ def test_target_that_the_model_does_not_return_is_named(make_project) -> None:
     def wrong_target(plan: dict) -> None:
         plan["datasets"][0]["tables"][0]["target"] = "defaulted"
 
-    with pytest.raises(CatalogError, match="target 'defaulted' is not an output column"):
+    with pytest.raises(CatalogError, match=r"target 'defaulted' is not an output column"):
         load_catalog(make_project(customers=20, releases=wrong_target))
 
 
@@ -154,7 +154,7 @@ def test_dependency_cycle_names_the_files(make_project) -> None:
     project = make_project(customers=20)
     write_model(project, "stg_a", "select * from stg_b")
     write_model(project, "stg_b", "select * from stg_a")
-    with pytest.raises(SqlModelError, match="dependency cycle") as err:
+    with pytest.raises(SqlModelError, match=r"dependency cycle") as err:
         load_catalog(project)
     assert "stg_a.sql" in str(err.value)
     assert "stg_b.sql" in str(err.value)
@@ -163,19 +163,19 @@ def test_dependency_cycle_names_the_files(make_project) -> None:
 def test_sql_that_does_not_parse_names_its_file(make_project) -> None:
     project = make_project(customers=20)
     write_model(project, "stg_broken", "select from where")
-    with pytest.raises(SqlModelError, match="stg_broken.sql"):
+    with pytest.raises(SqlModelError, match=r"stg_broken.sql"):
         load_catalog(project)
 
 
 def test_sql_reading_an_unknown_column_names_its_file(make_project) -> None:
     project = make_project(customers=20)
     write_model(project, "stg_bad_column", "select no_such_column from customers")
-    with pytest.raises(SqlModelError, match="stg_bad_column.sql.*no_such_column"):
+    with pytest.raises(SqlModelError, match=r"stg_bad_column.sql.*no_such_column"):
         load_catalog(project)
 
 
 def test_a_statement_other_than_select_is_refused(make_project) -> None:
     project = make_project(customers=20)
     write_model(project, "stg_drop", "drop table customers")
-    with pytest.raises(SqlModelError, match="must be a SELECT"):
+    with pytest.raises(SqlModelError, match=r"must be a SELECT"):
         load_catalog(project)

@@ -91,7 +91,7 @@ def test_parquet_source_reads_like_its_csv(make_project, anon_home: Path, tmp_pa
 def test_missing_column_names_table_and_column(make_project, anon_home: Path) -> None:
     project = make_project(customers=CUSTOMERS)
     edit_csv(project, "customers", lambda f: f.drop("credit_score"))
-    with pytest.raises(SourceDataError, match="table 'customers', column 'credit_score'") as err:
+    with pytest.raises(SourceDataError, match=r"table 'customers', column 'credit_score'") as err:
         ingest_all(project, anon_home)
     assert "missing" in str(err.value)
 
@@ -99,7 +99,7 @@ def test_missing_column_names_table_and_column(make_project, anon_home: Path) ->
 def test_unknown_column_is_reported_as_schema_drift(make_project, anon_home: Path) -> None:
     project = make_project(customers=CUSTOMERS)
     edit_csv(project, "customers", lambda f: f.with_columns(pl.lit("x").alias("loyalty_tier")))
-    with pytest.raises(SourceDataError, match="column 'loyalty_tier'") as err:
+    with pytest.raises(SourceDataError, match=r"column 'loyalty_tier'") as err:
         ingest_all(project, anon_home)
     assert "schema drift" in str(err.value)
 
@@ -117,7 +117,7 @@ def test_wrong_type_names_the_rows_but_never_the_values(make_project, anon_home:
             .alias("income")
         ),
     )
-    with pytest.raises(SourceDataError, match="table 'customers', column 'income'") as err:
+    with pytest.raises(SourceDataError, match=r"table 'customers', column 'income'") as err:
         ingest_all(project, anon_home)
     message = str(err.value)
     assert "not of declared type float" in message
@@ -128,14 +128,14 @@ def test_wrong_type_names_the_rows_but_never_the_values(make_project, anon_home:
 def test_empty_table_is_refused(make_project, anon_home: Path) -> None:
     project = make_project(customers=CUSTOMERS)
     edit_csv(project, "transactions", lambda f: f.head(0))
-    with pytest.raises(SourceDataError, match="table 'transactions'.*empty"):
+    with pytest.raises(SourceDataError, match=r"table 'transactions'.*empty"):
         ingest_all(project, anon_home)
 
 
 def test_duplicate_primary_key_is_refused(make_project, anon_home: Path) -> None:
     project = make_project(customers=CUSTOMERS)
     edit_csv(project, "customers", lambda f: pl.concat([f, f.slice(3, 1)]))
-    with pytest.raises(SourceDataError, match="column 'customer_id'.*duplicate primary key"):
+    with pytest.raises(SourceDataError, match=r"column 'customer_id'.*duplicate primary key"):
         ingest_all(project, anon_home)
 
 
@@ -151,7 +151,7 @@ def test_dangling_foreign_key_is_refused(make_project, anon_home: Path) -> None:
             .alias("customer_id")
         ),
     )
-    with pytest.raises(SourceDataError, match="table 'transactions', column 'customer_id'") as err:
+    with pytest.raises(SourceDataError, match=r"table 'transactions', column 'customer_id'") as err:
         ingest_all(project, anon_home)
     assert "2 foreign key value(s) match no row of 'customers.customer_id'" in str(err.value)
 
@@ -168,7 +168,7 @@ def test_null_in_a_non_nullable_column_is_refused(make_project, anon_home: Path)
             .alias("transaction_id")
         ),
     )
-    with pytest.raises(SourceDataError, match="column 'transaction_id'.*null"):
+    with pytest.raises(SourceDataError, match=r"column 'transaction_id'.*null"):
         ingest_all(project, anon_home)
 
 
@@ -193,7 +193,7 @@ def test_bad_source_fails_the_run_at_raw_before_any_model_is_trained(
 def test_missing_source_file_names_the_table(make_project, anon_home: Path) -> None:
     project = make_project(customers=CUSTOMERS)
     (project / "data" / "customers.csv").unlink()
-    with pytest.raises(SourceDataError, match="table 'customers'.*source file not found"):
+    with pytest.raises(SourceDataError, match=r"table 'customers'.*source file not found"):
         ingest_all(project, anon_home)
 
 
@@ -228,8 +228,8 @@ def test_postgres_tables_ingest_equal_to_the_csv_files(
 
     for name, frame in expected.items():
         assert ingested[name].schema == frame.schema, name
-        assert ingested[name].sort(ingested[name].columns[0]).equals(
-            frame.sort(frame.columns[0])
+        assert (
+            ingested[name].sort(ingested[name].columns[0]).equals(frame.sort(frame.columns[0]))
         ), name
 
 
@@ -245,7 +245,7 @@ def test_postgres_missing_table_is_a_source_error(
         }
 
     project = make_project(customers=CUSTOMERS, sources=from_postgres)
-    with pytest.raises(SourceDataError, match="table 'customers'.*no_such_table"):
+    with pytest.raises(SourceDataError, match=r"table 'customers'.*no_such_table"):
         ingest_all(project, anon_home)
 
 
@@ -257,5 +257,5 @@ def test_unset_database_url_variable_names_the_variable(make_project, anon_home:
         }
 
     project = make_project(customers=CUSTOMERS, sources=from_env)
-    with pytest.raises(SourceDataError, match="ANON_NO_SUCH_URL_VARIABLE"):
+    with pytest.raises(SourceDataError, match=r"ANON_NO_SUCH_URL_VARIABLE"):
         ingest_all(project, anon_home)
