@@ -34,3 +34,7 @@ class GeneratorError(AnonPlatformError):
 
 class ReleaseError(AnonPlatformError):
     """A release cannot be written (the release zone is left untouched)."""
+
+
+class GateError(AnonPlatformError):
+    """A gate cannot be evaluated (a misconfigured expectation): an error, not a data failure."""

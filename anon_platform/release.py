@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import time
@@ -18,6 +20,7 @@ from anon_platform.gates.results import GateResult
 from anon_platform.storage import Zones, atomic_folder, atomic_path, write_json
 
 MANIFEST = "manifest.json"
+AUDIT_LOG = "audit.jsonl"
 
 
 @functools.cache
@@ -141,3 +144,51 @@ def write_release(
     with atomic_path(zones.release_dataset(dataset) / "LATEST") as tmp_latest:
         tmp_latest.write_text(version + "\n")
     return target
+
+
+def audit_log_path(zones: Zones, dataset: str) -> Path:
+    """The dataset's append-only audit log of release attempts, in the release zone."""
+    return zones.release_dataset(dataset) / AUDIT_LOG
+
+
+def record_attempt(
+    zones: Zones,
+    dataset: str,
+    generator: str,
+    passed: bool,
+    reasons: list[str],
+    source_fingerprints: dict[str, str] | None = None,
+    version: str | None = None,
+) -> dict[str, Any]:
+    """Append one line to the audit log: time, dataset, generator, source fingerprints, whether
+    the attempt released, and why not. Reasons name gates and expectations, never raw values.
+
+    The line is written with a single append, so a crash never leaves a half line behind.
+    """
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dataset": dataset,
+        "generator": generator,
+        "released": passed,
+        "version": version,
+        "reasons": reasons,
+        "source_fingerprints": source_fingerprints or {},
+        "code_version": code_version(),
+    }
+    path = audit_log_path(zones, dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(entry, sort_keys=False) + "\n").encode()
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)
+    return entry
+
+
+def read_audit_log(zones: Zones, dataset: str) -> list[dict[str, Any]]:
+    """Every audit entry of a dataset, oldest first (empty when nothing was attempted)."""
+    path = audit_log_path(zones, dataset)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

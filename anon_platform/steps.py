@@ -22,11 +22,12 @@ from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tab
 from anon_platform.generators import Generator, generator_class, load_generator
 from anon_platform.generators.base import Progress
 from anon_platform.prepare import check_integrity, split_dataset
-from anon_platform.release import write_release
+from anon_platform.release import record_attempt, write_release
 from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
 from anon_platform.sql.runner import run_model
 from anon_platform.storage import (
     Zones,
+    atomic_path,
     read_json,
     read_parquet,
     read_tables,
@@ -160,6 +161,7 @@ def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str)
     return check_synthetic_tables(
         catalog.dataset_schema(dataset),
         read_tables(zones.synthetic(dataset, generator)),
+        read_tables(zones.prepared(dataset, "train")),
         raw_identifier_values(catalog, zones, dataset),
     )
 
@@ -172,11 +174,27 @@ def report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> dict
         read_tables(zones.prepared(dataset, "train")),
         read_tables(zones.prepared(dataset, "holdout")),
         read_tables(zones.synthetic(dataset, generator)),
-        dcr_max_rows=release.dcr_sample_rows,
+        settings=release.evaluation,
         seed=release.seed,
+        dcr_max_rows=release.dcr_sample_rows,
+        alpha=release.thresholds.dcr_share_alpha,
     )
     result = {"dataset": dataset, "generator": generator, **result}
-    write_json(result, zones.report(dataset, generator) / "report.json")
+    folder = zones.report(dataset, generator)
+    write_json(result, folder / "report.json")
+    if release.evaluation.html:
+        from anon_platform.evaluation.html import render_report_html
+
+        page = render_report_html(
+            result,
+            catalog.dataset_schema(dataset),
+            read_tables(zones.prepared(dataset, "train")),
+            read_tables(zones.synthetic(dataset, generator)),
+            release.evaluation,
+            gates=[check_scorecard(result["scorecard"], release.thresholds)],
+        )
+        with atomic_path(folder / "report.html") as tmp:
+            tmp.write_text(page)
     return result
 
 
@@ -191,26 +209,83 @@ def gate_report(catalog: Catalog, zones: Zones, dataset: str, generator: str) ->
     )
 
 
-def release(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Path:
-    """Re-run every gate on the stored artifacts and, only if all pass, write the release.
+RANK_BY = {  # how the 'best' release policy orders generators: (score of a scorecard, higher wins)
+    "quality": lambda card: card["quality"],
+    "utility_ratio": lambda card: card.get("utility_ratio", float("-inf")),
+    "discriminator_auc": lambda card: -card["discriminator_auc"],
+    "dcr_share": lambda card: -card["dcr_share"],
+    "risk": lambda card: (
+        -max(card.get(k, 1.0) for k in ("singling_out_risk", "linkability_risk", "inference_risk"))
+    ),
+}
 
-    The gates run again here so that the release fails closed even when called outside a
-    Dagster run whose blocking checks would have stopped it.
-    """
-    gates = [
+
+def release_gates(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> list[GateResult]:
+    """Every gate a release of `generator` must pass, evaluated on the stored artifacts."""
+    return [
         gate_synthetic(catalog, zones, dataset, generator),
         gate_report(catalog, zones, dataset, generator),
     ]
+
+
+def best_generator(catalog: Catalog, zones: Zones, dataset: str) -> str | None:
+    """The planned generator that ranks first by the release policy's `rank_by` among those
+    whose stored synthetic tables and report pass every gate; None when none passes."""
+    rank = RANK_BY[catalog.releases[dataset].release.rank_by]
+    passing = {}
+    for plan in catalog.releases[dataset].generators:
+        if not (zones.report(dataset, plan.name) / "report.json").is_file():
+            continue
+        if all(g.passed for g in release_gates(catalog, zones, dataset, plan.name)):
+            passing[plan.name] = rank(stored_report(zones, dataset, plan.name)["scorecard"])
+    return max(passing, key=lambda name: passing[name]) if passing else None
+
+
+def release(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Path | None:
+    """Re-run every gate on the stored artifacts and, only if all pass, write the release.
+
+    The gates run again here so that the release fails closed even when called outside a
+    Dagster run whose blocking checks would have stopped it. Under the release policy 'best',
+    a generator that passes but is outranked is not released (None). Every attempt, released
+    or not, appends a line to the dataset's audit log in the release zone.
+    """
+    fingerprints = source_fingerprints(catalog, zones, dataset)
+    gates = release_gates(catalog, zones, dataset, generator)
+    failed = [f"{g.gate}: {e.name} ({e.detail})" for g in gates for e in g.failures]
+    if failed:
+        record_attempt(zones, dataset, generator, False, failed, fingerprints)
+        raise ReleaseError(
+            f"dataset '{dataset}', generator '{generator}': not released, gate(s) failed: "
+            + ", ".join(sorted({g.gate for g in gates if not g.passed}))
+        )
+    policy = catalog.releases[dataset].release
+    if policy.mode == "best":
+        best = best_generator(catalog, zones, dataset)
+        if best != generator:
+            reason = f"release policy 'best': '{best}' ranks higher by {policy.rank_by}"
+            record_attempt(zones, dataset, generator, False, [reason], fingerprints)
+            return None
     model_folder = zones.model(dataset, generator)
     if not model_folder.is_dir():
         raise ReleaseError(f"dataset '{dataset}': no trained '{generator}' model to release")
-    return write_release(
+    report_folder = zones.report(dataset, generator)
+    card = read_json(model_folder / "model.json")
+    folder = write_release(
         zones,
         dataset,
         generator,
         read_tables(zones.synthetic(dataset, generator)),
         stored_report(zones, dataset, generator),
         gates,
-        source_fingerprints(catalog, zones, dataset),
-        read_json(model_folder / "model.json"),
+        fingerprints,
+        card,
+        artifacts={
+            name: report_folder / name
+            for name in ("report.html",)
+            if (report_folder / name).is_file()
+        },
+        privacy=card.get("differential_privacy")
+        and {"differential_privacy": card["differential_privacy"]},
     )
+    record_attempt(zones, dataset, generator, True, [], fingerprints, folder.name)
+    return folder

@@ -4,9 +4,21 @@ import dagster as dg
 
 from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RESTRICTED, key
-from anon_platform.assets.synthesis import gate_check_result
+from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.resources import AnonHome
+
+SUMMARY_METRICS = (
+    ("quality", "quality"),
+    ("discriminator_auc", "discriminator AUC"),
+    ("utility_ratio", "TSTR/TRTR"),
+    ("identical_match_share", "identical matches"),
+    ("dcr_share", "DCR share"),
+    ("dcr_tail_ratio", "DCR tail ratio"),
+    ("singling_out_risk", "singling-out risk"),
+    ("linkability_risk", "linkability risk"),
+    ("inference_risk", "inference risk"),
+)
 
 
 def report_key(dataset: str, generator: str) -> dg.AssetKey:
@@ -14,25 +26,30 @@ def report_key(dataset: str, generator: str) -> dg.AssetKey:
 
 
 def report_markdown(report: dict) -> str:
-    """The report as a markdown table: one row per table, then the scorecard."""
+    """The report as markdown: one row per table with the main metrics, then the scorecard."""
+    header = " | ".join(label for _, label in SUMMARY_METRICS)
     lines = [
         f"### Quality of `{report['generator']}` on `{report['dataset']}`",
         "",
-        "| table | train | holdout | synthetic | quality | shapes | pair trends | DCR share |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| table | train | holdout | synthetic | {header} |",
+        "|---|---|---|---|" + "---|" * len(SUMMARY_METRICS),
     ]
     for t in report["tables"]:
+        cells = " | ".join(
+            f"{t['metrics'][name]:.3f}" if name in t["metrics"] else "–"
+            for name, _ in SUMMARY_METRICS
+        )
         lines.append(
             f"| {t['table']} | {t['train_rows']:,} | {t['holdout_rows']:,} | "
-            f"{t['synthetic_rows']:,} | {t['quality']:.3f} | {t['column_shapes']:.3f} | "
-            f"{t['column_pair_trends']:.3f} | {t['dcr_share']:.3f} |"
+            f"{t['synthetic_rows']:,} | {cells} |"
         )
     card = report["scorecard"]
     lines += [
         "",
-        f"Scorecard: quality {card['quality']:.3f} (mean over tables), "
-        f"DCR share {card['dcr_share']:.3f} (worst table; 0.5 = no closer to train than "
-        "to unseen rows).",
+        "Scorecard (worst table per metric; quality is the mean): "
+        + ", ".join(f"{label} {card[name]:.3f}" for name, label in SUMMARY_METRICS if name in card)
+        + ". DCR share 0.5 = no closer to train than to unseen rows; risks are upper "
+        "confidence bounds of Anonymeter's attacks.",
     ]
     return "\n".join(lines)
 
@@ -51,26 +68,36 @@ def _report_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         kinds={"python", "sdmetrics"},
         owners=OWNERS,
         tags=RESTRICTED,
-        description=f"Fidelity and privacy report of `{generator}` on `{dataset}`: SDMetrics "
-        "quality and DCR share against the holdout, per table.",
+        description=f"Fidelity, utility and privacy report of `{generator}` on `{dataset}`: "
+        "SDMetrics quality, discriminator AUC, TSTR/TRTR, identical matches, DCR share and "
+        "tails, NNDR, Anonymeter risks, k-anonymity; per table and as a scorecard, with an HTML "
+        "report that goes into the release.",
     )
     def report(anon_home: AnonHome) -> dg.MaterializeResult:
-        result = steps.report(catalog, anon_home.zones(), dataset, generator)
+        zones = anon_home.zones()
+        result = steps.report(catalog, zones, dataset, generator)
         metadata: dict = {"summary": dg.MetadataValue.md(report_markdown(result))}
         metadata.update({f"scorecard/{k}": float(v) for k, v in result["scorecard"].items()})
         for table in result["tables"]:
-            for metric in ("quality", "column_shapes", "column_pair_trends", "dcr_share"):
-                metadata[f"{table['table']}/{metric}"] = float(table[metric])
+            for metric, value in table["metrics"].items():
+                metadata[f"{table['table']}/{metric}"] = float(value)
+        html = zones.report(dataset, generator) / "report.html"
+        if html.is_file():
+            metadata["html_report"] = dg.MetadataValue.path(str(html))
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset_check(
         asset=report_asset_key,
         name="scorecard_gate",
         blocking=True,
-        description="Every scorecard metric against its threshold in releases.yml.",
+        description="Great Expectations suite on the one-row scorecard: every fidelity, utility "
+        "and privacy metric against its threshold in releases.yml.",
     )
     def gate(anon_home: AnonHome) -> dg.AssetCheckResult:
-        return gate_check_result(steps.gate_report(catalog, anon_home.zones(), dataset, generator))
+        zones = anon_home.zones()
+        return audited_gate(
+            steps.gate_report(catalog, zones, dataset, generator), zones, dataset, generator
+        )
 
     return [report, gate]
 

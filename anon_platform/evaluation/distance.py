@@ -30,7 +30,8 @@ UNSEEN_CODE = -2
 CHUNK_CELLS = 4_000_000
 
 
-def _as_number(values: pd.Series, column: ColumnSchema) -> np.ndarray:
+def as_number(values: pd.Series, column: ColumnSchema) -> np.ndarray:
+    """A numeric, date or boolean column as floats (dates in seconds), NaN for nulls."""
     if column.type in (ColumnType.DATE, ColumnType.DATETIME):
         stamps = pd.to_datetime(values, errors="coerce")
         out = stamps.astype("int64").to_numpy(dtype=float) / 1e9
@@ -55,7 +56,7 @@ class GowerEncoder:
         self.spans: dict[str, float] = {}
         self.codes: dict[str, dict[str, int]] = {}
         for column in self.numeric:
-            values = _as_number(reference[column.name], column)
+            values = as_number(reference[column.name], column)
             finite = values[~np.isnan(values)]
             low = float(finite.min()) if finite.size else 0.0
             high = float(finite.max()) if finite.size else 1.0
@@ -69,7 +70,7 @@ class GowerEncoder:
         """(scaled numbers with NaN for nulls, integer category codes)."""
         numbers = np.column_stack(
             [
-                (_as_number(frame[c.name], c) - self.lows[c.name]) / self.spans[c.name]
+                (as_number(frame[c.name], c) - self.lows[c.name]) / self.spans[c.name]
                 for c in self.numeric
             ]
             or [np.zeros(len(frame))]
@@ -91,15 +92,16 @@ class GowerEncoder:
         return numbers, codes
 
 
-def nearest_distances(
+def nearest_two_distances(
     queries: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]
-) -> np.ndarray:
-    """Gower distance from each query row to its nearest reference row (encoded rows)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gower distances from each query row to its nearest and second-nearest reference rows."""
     q_num, q_cat = queries
     r_num, r_cat = reference
-    n_columns = q_num.shape[1] + q_cat.shape[1]
+    n_columns = max(q_num.shape[1] + q_cat.shape[1], 1)
     chunk = max(1, CHUNK_CELLS // max(len(r_num), 1))
-    best = np.empty(len(q_num))
+    first = np.empty(len(q_num))
+    second = np.full(len(q_num), np.inf)
     for start in range(0, len(q_num), chunk):
         stop = start + chunk
         total = np.zeros((min(stop, len(q_num)) - start, len(r_num)))
@@ -111,8 +113,44 @@ def nearest_distances(
             total += diff
         for j in range(q_cat.shape[1]):
             total += q_cat[start:stop, j][:, None] != r_cat[:, j][None, :]
-        best[start:stop] = total.min(axis=1)
-    return best / max(n_columns, 1)
+        if total.shape[1] >= 2:
+            two = np.partition(total, 1, axis=1)[:, :2]
+            first[start:stop], second[start:stop] = two[:, 0], two[:, 1]
+        else:
+            first[start:stop] = total.min(axis=1)
+    return first / n_columns, second / n_columns
+
+
+def nearest_distances(
+    queries: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Gower distance from each query row to its nearest reference row (encoded rows)."""
+    return nearest_two_distances(queries, reference)[0]
+
+
+TAIL_QUANTILE = 0.05
+BOOTSTRAP_REPLICATES = 200
+HISTOGRAM_BINS = 30
+# added to both 5th percentiles so that a ratio of two zeros (ties on discrete data) reads 1
+TAIL_FLOOR = 1e-3
+
+
+def _tail_ratio(of_train: np.ndarray, of_holdout: np.ndarray) -> float:
+    low_train = np.quantile(of_train, TAIL_QUANTILE) + TAIL_FLOOR
+    low_holdout = np.quantile(of_holdout, TAIL_QUANTILE) + TAIL_FLOOR
+    return float(low_train / low_holdout)
+
+
+def _bootstrap_upper(
+    of_train: np.ndarray, of_holdout: np.ndarray, alpha: float, rng: np.random.Generator
+) -> float:
+    """Upper (1 - alpha) bootstrap bound of the tail ratio, resampling synthetic rows."""
+    n = len(of_train)
+    ratios = [
+        _tail_ratio(of_train[idx], of_holdout[idx])
+        for idx in (rng.integers(0, n, n) for _ in range(BOOTSTRAP_REPLICATES))
+    ]
+    return float(np.quantile(ratios, 1 - alpha))
 
 
 def dcr_share(
@@ -122,12 +160,18 @@ def dcr_share(
     columns: list[ColumnSchema],
     max_rows: int,
     seed: int,
-) -> dict[str, float]:
-    """Share of synthetic rows closer to train than to holdout (ties count one half).
+    alpha: float = 0.05,
+) -> dict:
+    """Share of synthetic rows closer to train than to holdout (ties count one half), and the
+    tails of the same distances.
 
     Train, holdout and synthetic are subsampled to one common size (at most `max_rows`), so a
     generator that learned nothing specific to its training rows scores 0.5 in expectation.
-    Also returns the one-sided binomial p-value of 'closer to train more often than half'.
+    Returns the one-sided binomial p-value of 'closer to train more often than half'; the
+    5th-percentile DCR syn->train over syn->holdout (`dcr_tail_ratio`, 1 = no closer to train in
+    the tail) and the same for the nearest-neighbour distance ratio (`nndr_tail_ratio`, NNDR =
+    nearest / second-nearest distance), each with an upper (1 - alpha) bootstrap bound; and a
+    histogram of both distance sets for the report.
     """
     size = min(len(train), len(holdout), len(synthetic), max_rows)
     rng = np.random.default_rng(seed)
@@ -138,15 +182,27 @@ def dcr_share(
     tr, ho, sy = subsample(train), subsample(holdout), subsample(synthetic)
     encoder = GowerEncoder(columns).fit(pd.concat([tr, ho], ignore_index=True))
     syn_x = encoder.transform(sy)
-    to_train = nearest_distances(syn_x, encoder.transform(tr))
-    to_holdout = nearest_distances(syn_x, encoder.transform(ho))
+    to_train, second_train = nearest_two_distances(syn_x, encoder.transform(tr))
+    to_holdout, second_holdout = nearest_two_distances(syn_x, encoder.transform(ho))
     closer = to_train < to_holdout - 1e-12
     ties = np.abs(to_train - to_holdout) <= 1e-12
     share = float(closer.mean() + 0.5 * ties.mean())
     p_value = float(binomtest(round(share * size), size, 0.5, alternative="greater").pvalue)
+    nndr_train = np.where(second_train > 0, to_train / np.maximum(second_train, 1e-12), 1.0)
+    nndr_holdout = np.where(second_holdout > 0, to_holdout / np.maximum(second_holdout, 1e-12), 1.0)
+    edges = np.histogram_bin_edges(np.concatenate([to_train, to_holdout]), bins=HISTOGRAM_BINS)
     return {
         "dcr_share": share,
         "dcr_share_p_value": p_value,
         "dcr_rows_compared": float(size),
         "dcr_ties": float(ties.mean()),
+        "dcr_tail_ratio": _tail_ratio(to_train, to_holdout),
+        "dcr_tail_ratio_upper": _bootstrap_upper(to_train, to_holdout, alpha, rng),
+        "nndr_tail_ratio": _tail_ratio(nndr_train, nndr_holdout),
+        "nndr_tail_ratio_upper": _bootstrap_upper(nndr_train, nndr_holdout, alpha, rng),
+        "histogram": {
+            "edges": [float(e) for e in edges],
+            "to_train": [int(c) for c in np.histogram(to_train, bins=edges)[0]],
+            "to_holdout": [int(c) for c in np.histogram(to_holdout, bins=edges)[0]],
+        },
     }

@@ -15,6 +15,7 @@ class Expectation:
     observed: Any
     threshold: Any
     detail: str = ""
+    error: str = ""  # set when the expectation could not be evaluated (a misconfigured gate)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ class GateResult:
     def failures(self) -> list[Expectation]:
         return [e for e in self.expectations if not e.passed]
 
+    @property
+    def errors(self) -> list[Expectation]:
+        """Expectations that could not be evaluated: the gate itself is misconfigured."""
+        return [e for e in self.expectations if e.error]
+
+    @property
+    def verdict(self) -> str:
+        if self.errors:
+            return "ERROR (misconfigured gate)"
+        return "PASSED" if self.passed else "FAILED"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "gate": self.gate,
@@ -42,13 +54,15 @@ class GateResult:
     def markdown(self) -> str:
         """A table that shows in the Dagster UI which expectation failed and by how much."""
         lines = [
-            f"**{self.gate}: {'PASSED' if self.passed else 'FAILED'}**",
+            f"**{self.gate}: {self.verdict}**",
             "",
             "| expectation | observed | threshold | result |",
             "|---|---|---|---|",
         ]
         for e in self.expectations:
             verdict = "pass" if e.passed else f"**FAIL** {e.detail}".strip()
+            if e.error:
+                verdict = f"**ERROR** {e.detail}"
             lines.append(f"| {e.name} | {_fmt(e.observed)} | {_fmt(e.threshold)} | {verdict} |")
         return "\n".join(lines)
 
