@@ -78,6 +78,18 @@ class Zones:
     def release_dataset(self, dataset: str) -> Path:
         return self.release / dataset
 
+    def encoder(self, dataset: str) -> Path:
+        """The trained encoder: model.json card and export/ (the artifact partners receive)."""
+        return self.dataset(dataset) / "models" / "encoder"
+
+    def decoder(self, dataset: str) -> Path:
+        """The decoder of the encoder; restricted, never released."""
+        return self.dataset(dataset) / "models" / "decoder"
+
+    def latent(self, dataset: str) -> Path:
+        """codes.parquet and report.json of the dataset's latent encoding."""
+        return self.dataset(dataset) / "latent"
+
 
 def _temporary_sibling(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:12]}")

@@ -1,0 +1,172 @@
+"""The latent pipeline of one dataset over ANON_HOME, one function per step:
+
+train (models/encoder, decoder beside it) -> encode (latent/codes + report) -> gate -> release.
+Each step reads what the previous one wrote; the Dagster assets are thin shells over these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from anon_platform.catalog import Catalog
+from anon_platform.catalog.schema import TableSchema
+from anon_platform.catalog.specs import LatentSettings
+from anon_platform.errors import ReleaseError
+from anon_platform.gates.results import GateResult
+from anon_platform.generators.base import Progress, no_progress
+from anon_platform.latent import pipeline
+from anon_platform.latent.noise import NO_GUARANTEE, privatize
+from anon_platform.release import record_attempt, write_release
+from anon_platform.storage import Zones, read_json, read_parquet, write_json, write_parquet
+
+CODES = "codes.parquet"
+REPORT = "report.json"
+RELEASE_NAME = "latent"
+
+
+def settings_of(catalog: Catalog, dataset: str) -> tuple[LatentSettings, TableSchema]:
+    """The dataset's latent settings and the schema of the table it encodes (default: root)."""
+    release = catalog.releases[dataset]
+    schema = catalog.dataset_schema(dataset)
+    table = schema.table(release.latent.table) if release.latent.table else schema.root
+    return release.latent, table
+
+
+def _split(zones: Zones, dataset: str, split: str, table: str) -> pl.DataFrame:
+    return read_parquet(zones.prepared(dataset, split) / f"{table}.parquet")
+
+
+def train(
+    catalog: Catalog, zones: Zones, dataset: str, progress: Progress = no_progress
+) -> dict[str, Any]:
+    """Train the encoder on the train split only; write the card and exported encoder to
+    models/encoder and the decoder to models/decoder (restricted). Returns the card."""
+    settings, table = settings_of(catalog, dataset)
+    trained = pipeline.train_encoder(
+        _split(zones, dataset, "train", table.name),
+        table,
+        settings,
+        catalog.releases[dataset].seed,
+        progress,
+    )
+    pipeline.save_encoder(trained, zones.encoder(dataset), zones.decoder(dataset))
+    return trained.card
+
+
+def encode(catalog: Catalog, zones: Zones, dataset: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Encode the train and holdout rows with the exported encoder, add the configured noise,
+    measure utility and attacks on exactly what would be released, and store the codes table
+    (shuffled rows, split name, target) and report.json in the restricted zone."""
+    settings, table = settings_of(catalog, dataset)
+    seed = catalog.releases[dataset].seed
+    encoder = pipeline.load_encoder(zones.encoder(dataset))
+    card = read_json(zones.encoder(dataset) / pipeline.CARD)
+    train_rows = _split(zones, dataset, "train", table.name)
+    holdout_rows = _split(zones, dataset, "holdout", table.name)
+    codes = {
+        "train": encoder.encode(train_rows, f"table '{table.name}' (train)"),
+        "holdout": encoder.encode(holdout_rows, f"table '{table.name}' (holdout)"),
+    }
+    privacy: dict[str, Any] = NO_GUARANTEE
+    if settings.dp is not None:
+        dp = settings.dp
+        k = settings.active_units if settings.bottleneck == "sparse" else None
+        for split in codes:
+            codes[split], privacy = privatize(
+                codes[split], dp.epsilon, dp.delta, dp.clip, dp.mechanism, sparse_k=k
+            )
+    report = pipeline.evaluate_latent(
+        table,
+        encoder.spec,
+        encoder.encode,
+        train_rows,
+        holdout_rows,
+        codes["train"],
+        codes["holdout"],
+        settings,
+        seed,
+    )
+    report = {
+        "dataset": dataset,
+        "generator": RELEASE_NAME,
+        "encoder": {
+            k: card[k]
+            for k in (
+                "bottleneck",
+                "code_size",
+                "active_units",
+                "active_fraction",
+                "dead_units",
+                "dead_unit_share",
+                "reconstruction",
+            )
+        },
+        "privacy": privacy,
+        **report,
+    }
+    target = table.target
+    frame = pl.concat(
+        [
+            pipeline.codes_frame(codes[split], split, rows[target] if target else None, seed + i)
+            for i, (split, rows) in enumerate((("train", train_rows), ("holdout", holdout_rows)))
+        ]
+    )
+    folder = zones.latent(dataset)
+    write_parquet(frame, folder / CODES)
+    write_json(report, folder / REPORT)
+    return frame, report
+
+
+def stored_report(zones: Zones, dataset: str) -> dict[str, Any]:
+    """The report written by `encode`."""
+    return read_json(zones.latent(dataset) / REPORT)
+
+
+def gate(catalog: Catalog, zones: Zones, dataset: str) -> GateResult:
+    """The latent gate over the stored report and the dataset's thresholds."""
+    settings, _ = settings_of(catalog, dataset)
+    return pipeline.gate_latent(stored_report(zones, dataset), settings)
+
+
+def release(catalog: Catalog, zones: Zones, dataset: str) -> Path:
+    """Re-run the gate on the stored report and, only if it passes, release the codes and the
+    exported encoder (never the decoder) with the privacy statement in the manifest. Every
+    attempt, released or not, appends a line to the dataset's audit log."""
+    from anon_platform.steps import source_fingerprints
+
+    fingerprints = source_fingerprints(catalog, zones, dataset)
+    result = gate(catalog, zones, dataset)
+    if not result.passed:
+        reasons = [f"{result.gate}: {e.name} ({e.detail})" for e in result.failures]
+        record_attempt(zones, dataset, RELEASE_NAME, False, reasons, fingerprints)
+        raise ReleaseError(
+            f"dataset '{dataset}', latent codes: not released, gate(s) failed: {result.gate}"
+        )
+    encoder_folder = zones.encoder(dataset)
+    if not (encoder_folder / pipeline.EXPORT).is_dir():
+        raise ReleaseError(f"dataset '{dataset}': no trained encoder to release")
+    report = stored_report(zones, dataset)
+    folder = write_release(
+        zones,
+        dataset,
+        RELEASE_NAME,
+        {"codes": read_parquet(zones.latent(dataset) / CODES)},
+        report,
+        [result],
+        fingerprints,
+        read_json(encoder_folder / pipeline.CARD),
+        kind="latent",
+        artifacts={"encoder": encoder_folder / pipeline.EXPORT},
+        privacy=report["privacy"],
+    )
+    record_attempt(zones, dataset, RELEASE_NAME, True, [], fingerprints, folder.name)
+    return folder
+
+
+def code_matrix(frame: pl.DataFrame) -> np.ndarray:
+    """The code columns of a codes table as a float32 matrix."""
+    return frame.select(pl.col("^code_.*$")).to_numpy().astype(np.float32)
