@@ -6,22 +6,33 @@ import dagster as dg
 
 from anon_platform.assets import dataset_definitions
 from anon_platform.catalog import Catalog, load_catalog
-from anon_platform.jobs import pipeline_job
+from anon_platform.jobs import evaluation_job, pipeline_job, refresh_job, retrain_job
 from anon_platform.resources import AnonHome
+from anon_platform.schedules import schedules
+from anon_platform.sensors import release_automation_sensor, source_changes_sensor
 
 
 def build_definitions(catalog: Catalog, anon_home: str = "") -> dg.Definitions:
-    """Assets, checks and jobs of every dataset in `catalog`, on the given ANON_HOME."""
+    """Assets, checks, jobs, the source sensor and the schedules of every dataset in `catalog`,
+    on the given ANON_HOME."""
     assets, checks = [], []
     for dataset in catalog.releases:
         for definition in dataset_definitions(catalog, dataset):
             (checks if isinstance(definition, dg.AssetChecksDefinition) else assets).append(
                 definition
             )
+    retrain_jobs = [retrain_job(dataset) for dataset in catalog.releases]
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[pipeline_job(dataset) for dataset in catalog.releases],
+        jobs=[
+            *(pipeline_job(dataset) for dataset in catalog.releases),
+            *retrain_jobs,
+            refresh_job(),
+            evaluation_job(),
+        ],
+        sensors=[source_changes_sensor(catalog, retrain_jobs), release_automation_sensor(catalog)],
+        schedules=schedules(catalog),
         resources={"anon_home": AnonHome(path=anon_home)},
     )
 

@@ -24,6 +24,9 @@ LOCAL_INSTANCE_CONFIG = {
         "pools": {"default_limit": 1},
     },
     "run_monitoring": {"enabled": True, "free_slots_after_run_end_seconds": 60},
+    # a run that crashed (worker lost, out of memory) is retried once; a failed gate or step is
+    # not: it would only fail again, after retraining for nothing
+    "run_retries": {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False},
 }
 
 

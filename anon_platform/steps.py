@@ -16,6 +16,7 @@ import polars as pl
 
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
+from anon_platform.catalog.specs import EvaluationSettings
 from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
@@ -24,6 +25,7 @@ from anon_platform.generators.base import Progress
 from anon_platform.prepare import check_integrity, split_dataset
 from anon_platform.release import record_attempt, write_release
 from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
+from anon_platform.sources.fingerprints import source_fingerprint
 from anon_platform.sql.runner import run_model
 from anon_platform.storage import (
     Zones,
@@ -42,6 +44,7 @@ class Ingested:
     frame: pl.DataFrame
     path: Path
     fingerprint: str
+    source: dict[str, Any]
 
 
 def _fingerprint_path(zones: Zones, dataset: str, table: str) -> Path:
@@ -52,6 +55,9 @@ def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested
     """Read a raw table, conform it to sources.yml, check its foreign keys against the already
     ingested parents, and store it in the restricted zone with its content fingerprint."""
     spec = catalog.sources[dataset].table(table)
+    previous = ingested_source_fingerprint(zones, dataset, table)
+    # fingerprinted before reading: a change during the read shows as a change next time
+    source = source_fingerprint(spec, catalog.root / CATALOG_DIR, previous)
     frame = conform(spec, read_source(spec, catalog.root / CATALOG_DIR))
     parents = {}
     for fk in spec.foreign_keys:
@@ -69,10 +75,17 @@ def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested
             "fingerprint": digest,
             "rows": frame.height,
             "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "source": source,
         },
         _fingerprint_path(zones, dataset, table),
     )
-    return Ingested(frame, path, digest)
+    return Ingested(frame, path, digest, source)
+
+
+def ingested_source_fingerprint(zones: Zones, dataset: str, table: str) -> dict[str, Any] | None:
+    """The source fingerprint recorded when `table` was last ingested (None if never)."""
+    path = _fingerprint_path(zones, dataset, table)
+    return read_json(path).get("source") if path.is_file() else None
 
 
 def source_fingerprints(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, str]:
@@ -166,15 +179,39 @@ def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str)
     )
 
 
-def report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> dict[str, Any]:
-    """Measure the synthetic dataset against train and holdout; store report.json."""
+FULL_EVALUATION_FACTOR = 4
+
+
+def full_evaluation(settings: EvaluationSettings) -> EvaluationSettings:
+    """The expensive variant of the settings (weekly): four times the attacks, capped at the
+    settings' own bounds, and multivariate singling-out."""
+    return settings.model_copy(
+        update={
+            "singling_out_attacks": min(
+                settings.singling_out_attacks * FULL_EVALUATION_FACTOR, 100_000
+            ),
+            "linkability_attacks": min(
+                settings.linkability_attacks * FULL_EVALUATION_FACTOR, 100_000
+            ),
+            "inference_attacks": min(settings.inference_attacks * FULL_EVALUATION_FACTOR, 100_000),
+            "multivariate_singling_out": True,
+        }
+    )
+
+
+def report(
+    catalog: Catalog, zones: Zones, dataset: str, generator: str, full: bool = False
+) -> dict[str, Any]:
+    """Measure the synthetic dataset against train and holdout; store report.json (and the
+    HTML report). `full` runs the expensive evaluation (see `full_evaluation`)."""
     release = catalog.releases[dataset]
+    settings = full_evaluation(release.evaluation) if full else release.evaluation
     result = evaluate_dataset(
         catalog.dataset_schema(dataset),
         read_tables(zones.prepared(dataset, "train")),
         read_tables(zones.prepared(dataset, "holdout")),
         read_tables(zones.synthetic(dataset, generator)),
-        settings=release.evaluation,
+        settings=settings,
         seed=release.seed,
         dcr_max_rows=release.dcr_sample_rows,
         alpha=release.thresholds.dcr_share_alpha,
@@ -190,7 +227,7 @@ def report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> dict
             catalog.dataset_schema(dataset),
             read_tables(zones.prepared(dataset, "train")),
             read_tables(zones.synthetic(dataset, generator)),
-            release.evaluation,
+            settings,
             gates=[check_scorecard(result["scorecard"], release.thresholds)],
         )
         with atomic_path(folder / "report.html") as tmp:

@@ -301,3 +301,16 @@ def test_a_data_failure_is_a_failed_check_not_an_error(customers: Customers) -> 
 def test_gate_results_are_deterministic(customers: Customers, tmp_path: Path) -> None:
     rows = fresh_rows(customers)
     assert synthetic_gate(customers, rows).as_dict() == synthetic_gate(customers, rows).as_dict()
+
+
+def test_anonymeter_risks_are_the_same_for_the_same_inputs_and_seed(customers: Customers) -> None:
+    from anon_platform.evaluation.attacks import anonymeter_risks
+    from anon_platform.generators.table_by_table import to_pandas
+
+    columns = customers.table.modelled_columns
+    train, holdout = (to_pandas(f, columns) for f in (customers.train, customers.holdout))
+    synthetic = to_pandas(perturb_cells(customers.holdout, customers.table, 0.3, seed=4), columns)
+    first = anonymeter_risks(train, holdout, synthetic, columns, SETTINGS, seed=0)
+    second = anonymeter_risks(train, holdout, synthetic, columns, SETTINGS, seed=0)
+    assert first == second
+    assert set(first) >= {"singling_out_univariate", "linkability", "inference/income"}

@@ -10,6 +10,18 @@ from anon_platform.resources import AnonHome
 from anon_platform.sql.models import SqlModel
 
 
+def source_metadata(source: dict) -> dict:
+    """What the UI shows of a source's fingerprint: its content digest and, for a file, its
+    size and last modification time (so a glance tells when each source last changed)."""
+    metadata: dict = {"source/content": str(source["content"])}
+    if source["kind"] == "file":
+        metadata["source/bytes"] = source["size"]
+        metadata["source/modified"] = dg.MetadataValue.timestamp(source["mtime_ns"] / 1e9)
+    else:
+        metadata["source/rows"] = source["rows"]
+    return metadata
+
+
 def _raw_asset(catalog: Catalog, dataset: str, table: TableSpec) -> dg.AssetsDefinition:
     is_file = isinstance(table.location, FileLocation)
     kinds = {"polars", table.location.resolved_format} if is_file else {"polars", "sql"}
@@ -40,6 +52,7 @@ def _raw_asset(catalog: Catalog, dataset: str, table: TableSpec) -> dg.AssetsDef
                 ),
                 "fingerprint": ingested.fingerprint,
                 "path": dg.MetadataValue.path(str(ingested.path)),
+                **source_metadata(ingested.source),
             },
             data_version=dg.DataVersion(ingested.fingerprint.removeprefix("sha256:")[:24]),
         )

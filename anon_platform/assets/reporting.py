@@ -6,6 +6,7 @@ from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RESTRICTED, key
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
+from anon_platform.jobs import FULL_EVALUATION_TAG
 from anon_platform.resources import AnonHome
 
 SUMMARY_METRICS = (
@@ -73,10 +74,14 @@ def _report_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         "tails, NNDR, Anonymeter risks, k-anonymity; per table and as a scorecard, with an HTML "
         "report that goes into the release.",
     )
-    def report(anon_home: AnonHome) -> dg.MaterializeResult:
+    def report(context: dg.AssetExecutionContext, anon_home: AnonHome) -> dg.MaterializeResult:
         zones = anon_home.zones()
-        result = steps.report(catalog, zones, dataset, generator)
-        metadata: dict = {"summary": dg.MetadataValue.md(report_markdown(result))}
+        full = context.run.tags.get(FULL_EVALUATION_TAG) == "full"
+        result = steps.report(catalog, zones, dataset, generator, full=full)
+        metadata: dict = {
+            "summary": dg.MetadataValue.md(report_markdown(result)),
+            "evaluation": "full" if full else "standard",
+        }
         metadata.update({f"scorecard/{k}": float(v) for k, v in result["scorecard"].items()})
         for table in result["tables"]:
             for metric, value in table["metrics"].items():

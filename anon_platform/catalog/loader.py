@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
+    AutomationSettings,
     ColumnType,
     DatasetRelease,
     FileLocation,
@@ -49,6 +50,7 @@ class Catalog:
     models: dict[str, SqlModel]
     model_schemas: dict[str, dict[str, ColumnType]]
     release_columns: dict[tuple[str, str], tuple[ReleaseColumn, ...]] = field(repr=False)
+    automation: AutomationSettings = field(default_factory=AutomationSettings)
 
     def dataset_models(self, dataset: str) -> list[SqlModel]:
         """The dataset's models in dependency order."""
@@ -247,4 +249,6 @@ def load_catalog(root: str | os.PathLike[str] | None = None) -> Catalog:
                         f"the primary key of '{parent.name}' ('{parent.primary_key}')"
                     )
         releases[release.name] = release
-    return Catalog(base, sources, releases, models, schemas, release_columns)
+    return Catalog(
+        base, sources, releases, models, schemas, release_columns, releases_file.automation
+    )

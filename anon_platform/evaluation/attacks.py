@@ -6,9 +6,12 @@ the control rows and a larger train set inflates the risk (0.199 vs 0.026 on dia
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
+import polars as pl
 from anonymeter.evaluators import (
     InferenceEvaluator,
     LinkabilityEvaluator,
@@ -36,6 +39,42 @@ def _plain(frame: pd.DataFrame, columns: list[ColumnSchema]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def _univariate_queries(df: pl.DataFrame, n_queries: int, rng: np.random.Generator) -> list:
+    """Anonymeter 1.1.0's `univariate_singling_out_queries` with one change: rare values are
+    collected with `group_by(..., maintain_order=True)`. The library's unordered group_by made
+    the query list, and so the risk, differ between identical runs (upper bounds 0.024 to
+    0.101 on one input with seed 0); the queries themselves are the library's."""
+    from anonymeter.evaluators.singling_out_evaluator import UniqueSinglingOutQueries
+
+    queries: list = []
+    schema = df.schema
+    for col in df.columns:
+        if df.select(pl.col(col).is_null().sum()).item() == 1:
+            queries.append(pl.col(col).is_null())
+        if schema[col].is_numeric() and df[col].drop_nulls().len() > 0:
+            queries.extend([pl.col(col) <= df[col].min(), pl.col(col) >= df[col].max()])
+        counts = df.group_by(col, maintain_order=True).len()
+        rare = counts.filter(pl.col("len") == 1).select(col).to_series().to_list()
+        queries.extend(pl.col(col) == value for value in rare)
+    rng.shuffle(queries)
+    unique = UniqueSinglingOutQueries(max_size=n_queries)
+    unique.check_and_extend(queries, df)
+    return unique.queries
+
+
+@contextmanager
+def deterministic_univariate_queries() -> Iterator[None]:
+    """Use `_univariate_queries` inside Anonymeter's singling-out evaluator for a while."""
+    from anonymeter.evaluators import singling_out_evaluator
+
+    original = singling_out_evaluator.univariate_singling_out_queries
+    singling_out_evaluator.univariate_singling_out_queries = _univariate_queries
+    try:
+        yield
+    finally:
+        singling_out_evaluator.univariate_singling_out_queries = original
+
+
 def _risk(evaluator, confidence_level: float) -> dict[str, float]:
     risk = evaluator.risk(confidence_level=confidence_level)
     return {"value": float(risk.value), "low": float(risk.ci[0]), "high": float(risk.ci[1])}
@@ -55,21 +94,22 @@ def anonymeter_risks(
 
     Empty when the holdout has fewer than MIN_CONTROL_ROWS rows (no meaningful control).
     """
-    size = len(holdout)
+    size = min(len(train), len(holdout), len(synthetic))
     if size < MIN_CONTROL_ROWS or not columns:
         return {}
     rng = np.random.default_rng(seed)
-    ori = _plain(train.iloc[rng.choice(len(train), min(size, len(train)), replace=False)], columns)
-    syn = _plain(
-        synthetic.iloc[rng.choice(len(synthetic), min(size, len(synthetic)), replace=False)],
-        columns,
-    )
-    control = _plain(holdout, columns)
+
+    def sample(frame: pd.DataFrame) -> pd.DataFrame:
+        return _plain(frame.iloc[rng.choice(len(frame), size, replace=False)], columns)
+
+    # one common size: Anonymeter's rates are only comparable between equal-size sets, and its
+    # confidence interval fails (math domain error) when the control outnumbers the originals
+    ori, syn, control = sample(train), sample(synthetic), sample(holdout)
     attacks = min(settings.singling_out_attacks, size)
     level = settings.confidence_level
     risks: dict[str, dict[str, float]] = {}
     np.random.seed(seed % (2**32))  # Anonymeter's linkability and inference sample unseeded
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), deterministic_univariate_queries():
         warnings.simplefilter("ignore")
         modes = ["univariate"] + (["multivariate"] if settings.multivariate_singling_out else [])
         for mode in modes:
