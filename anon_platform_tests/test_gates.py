@@ -314,3 +314,18 @@ def test_anonymeter_risks_are_the_same_for_the_same_inputs_and_seed(customers: C
     second = anonymeter_risks(train, holdout, synthetic, columns, SETTINGS, seed=0)
     assert first == second
     assert set(first) >= {"singling_out_univariate", "linkability", "inference/income"}
+
+
+def test_without_sensitive_columns_the_inference_attack_targets_the_label(
+    customers: Customers,
+) -> None:
+    from anon_platform.catalog import Role
+    from anon_platform.evaluation.attacks import inference_secrets
+
+    columns = customers.table.modelled_columns
+    assert {c.name for c in inference_secrets(columns)} == {"income", "credit_score"}
+    unlabelled = [
+        c.model_copy(update={"role": Role.ATTRIBUTE}) if c.role == Role.SENSITIVE else c
+        for c in columns
+    ]
+    assert [c.name for c in inference_secrets(unlabelled)] == ["churned"]

@@ -80,6 +80,22 @@ def _risk(evaluator, confidence_level: float) -> dict[str, float]:
     return {"value": float(risk.value), "low": float(risk.ci[0]), "high": float(risk.ci[1])}
 
 
+MAX_FALLBACK_SECRETS = 3
+
+
+def inference_secrets(columns: list[ColumnSchema]) -> list[ColumnSchema]:
+    """The columns an inference attack tries to learn: the sensitive ones; without any, the
+    target (a label is usually what is sensitive); without that, up to MAX_FALLBACK_SECRETS
+    plain attributes, so that a table without declared roles is still attacked."""
+    sensitive = [c for c in columns if c.role == Role.SENSITIVE]
+    if sensitive:
+        return sensitive
+    targets = [c for c in columns if c.role == Role.TARGET]
+    if targets:
+        return targets
+    return [c for c in columns if c.role == Role.ATTRIBUTE][:MAX_FALLBACK_SECRETS]
+
+
 def anonymeter_risks(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -90,7 +106,8 @@ def anonymeter_risks(
 ) -> dict[str, dict[str, float]]:
     """Risk estimates with confidence intervals, keyed by attack: 'singling_out_univariate',
     'singling_out_multivariate', 'linkability' (auxiliary columns: quasi-identifiers vs the
-    rest) and 'inference/<column>' for each sensitive column (secret) from every other column.
+    rest) and 'inference/<column>' for each secret (`inference_secrets`) from every other
+    column.
 
     Empty when the holdout has fewer than MIN_CONTROL_ROWS rows (no meaningful control).
     """
@@ -134,7 +151,7 @@ def anonymeter_risks(
                 n_neighbors=1,
             )
             risks["linkability"] = _risk(evaluator.evaluate(n_jobs=1), level)
-        for secret in (c for c in columns if c.role == Role.SENSITIVE):
+        for secret in inference_secrets(columns):
             aux = [n for n in names if n != secret.name]
             if not aux:
                 continue
