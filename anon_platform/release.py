@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -17,7 +16,7 @@ import polars as pl
 import anon_platform
 from anon_platform.errors import ReleaseError
 from anon_platform.gates.results import GateResult
-from anon_platform.storage import Zones, atomic_folder, atomic_path, write_json
+from anon_platform.storage import Zones, atomic_folder, atomic_path, file_sha256, write_json
 
 MANIFEST = "manifest.json"
 AUDIT_LOG = "audit.jsonl"
@@ -45,14 +44,6 @@ def code_version() -> str:
         return f"{anon_platform.__version__}+g{sha}{'.dirty' if dirty else ''}"
     except (OSError, subprocess.SubprocessError):
         return anon_platform.__version__
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
 
 
 NO_FORMAL_GUARANTEE = {
@@ -100,18 +91,21 @@ def write_release(
             path = tmp / "tables" / f"{name}.parquet"
             path.parent.mkdir(exist_ok=True)
             frame.write_parquet(path)
-            files[f"tables/{name}.parquet"] = {"rows": frame.height, "sha256": _sha256(path)}
+            files[f"tables/{name}.parquet"] = {"rows": frame.height, "sha256": file_sha256(path)}
         for name, source in (artifacts or {}).items():
             destination = tmp / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
                 shutil.copytree(source, destination)
-                for path in sorted(p for p in destination.rglob("*") if p.is_file()):
-                    relative = str(path.relative_to(tmp))
-                    files[relative] = {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+                copied = sorted(p for p in destination.rglob("*") if p.is_file())
             else:
                 shutil.copy2(source, destination)
-                files[name] = {"bytes": destination.stat().st_size, "sha256": _sha256(destination)}
+                copied = [destination]
+            for path in copied:
+                files[str(path.relative_to(tmp))] = {
+                    "bytes": path.stat().st_size,
+                    "sha256": file_sha256(path),
+                }
         write_json(report, tmp / "report.json")
         manifest = {
             "dataset": dataset,

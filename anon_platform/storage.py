@@ -13,6 +13,7 @@ Every write goes to a temporary name beside its target and is renamed into place
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -162,6 +163,15 @@ def write_json(payload: Any, target: Path) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
     return target
+
+
+def file_sha256(path: Path) -> str:
+    """'sha256:<hex>' of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
 
 
 def read_json(path: Path) -> Any:

@@ -20,14 +20,7 @@ import sqlalchemy as sa
 from anon_platform.catalog.specs import FileLocation, SqlLocation, TableSpec
 from anon_platform.errors import SourceDataError
 from anon_platform.sources.readers import database_url
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+from anon_platform.storage import file_sha256
 
 
 def file_fingerprint(path: Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -45,7 +38,7 @@ def file_fingerprint(path: Path, previous: dict[str, Any] | None = None) -> dict
         "kind": "file",
         "size": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
-        "content": _file_sha256(path),
+        "content": file_sha256(path),
     }
 
 
