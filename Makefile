@@ -7,7 +7,7 @@ export ANON_HOME
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install demo test ui lint validate clean-home
+.PHONY: install demo test ui lint validate clean-home bench browser e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,25 @@ demo: install
 	$(BIN)/anon demo
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not e2e"
 
 ui: install
 	$(BIN)/anon instance
 	DAGSTER_HOME=$$($(BIN)/anon instance --print-home) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
+
+# Generators vs SDV (benchmarks/README.md); about 10 minutes on 2 idle cores.
+bench: install
+	$(BIN)/python benchmarks/bench_generators.py
+
+# Debian's chromium and its driver for the browser test (never a downloaded browser build).
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+
+# The service deployment on PostgreSQL and the UI in a browser (anon_platform_tests/test_deployment.py,
+# test_ui_browser.py).
+e2e: install browser
+	$(BIN)/pytest -q -m e2e
 
 validate: install
 	$(BIN)/anon validate

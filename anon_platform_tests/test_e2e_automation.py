@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from anon_platform import steps
 from anon_platform.catalog import load_catalog
@@ -17,11 +18,11 @@ from anon_platform.storage import Zones
 from anon_platform_tests.dagster_processes import (
     latest_materialization,
     location_loaded,
+    releasable_demo,
     running_instance,
     runs,
     wait_for,
 )
-from anon_platform_tests.test_pipeline import SMALL_SAMPLE_THRESHOLDS
 
 CUSTOMERS = 150
 PASSING, FAILING = "bank", "strict"
@@ -38,9 +39,9 @@ def two_dataset_project(make_project) -> Path:
         spec["sources"].append(twin)
 
     def releases(plan: dict) -> None:
+        releasable_demo(plan)
         bank = plan["datasets"][0]
-        bank.update(encode=False, auto_release=True)
-        bank["thresholds"].update(SMALL_SAMPLE_THRESHOLDS)
+        bank["auto_release"] = True
         strict = json.loads(json.dumps(bank))
         strict["name"] = FAILING
         strict["thresholds"]["quality_min"] = 0.999
@@ -59,6 +60,7 @@ def two_dataset_project(make_project) -> Path:
     return project
 
 
+@pytest.mark.e2e
 def test_a_changed_source_is_retrained_and_only_the_passing_dataset_released(
     make_project, tmp_path: Path
 ) -> None:
