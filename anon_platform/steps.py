@@ -22,6 +22,7 @@ from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
 from anon_platform.generators.base import Progress
+from anon_platform.generators.identifiers import fill_release_identifiers
 from anon_platform.prepare import check_integrity, split_dataset
 from anon_platform.release import record_attempt, write_release
 from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
@@ -155,6 +156,11 @@ def synthesize(
     release = catalog.releases[dataset]
     rows = release.synthetic_rows or model.card["rows_trained_on"][release.root.name]
     tables = model.sample(rows)
+    fakes = {t.name: dict(t.fake) for t in release.tables if t.fake}
+    if fakes:
+        tables = fill_release_identifiers(
+            tables, fakes, raw_identifier_values(catalog, zones, dataset), release.seed
+        )
     write_tables(tables, zones.synthetic(dataset, generator))
     return tables
 

@@ -179,3 +179,11 @@ def test_a_statement_other_than_select_is_refused(make_project) -> None:
     write_model(project, "stg_drop", "drop table customers")
     with pytest.raises(SqlModelError, match=r"must be a SELECT"):
         load_catalog(project)
+
+
+def test_faking_a_column_the_model_releases_is_refused(make_project) -> None:
+    def fake_income(plan: dict) -> None:
+        plan["datasets"][0]["tables"][0]["fake"] = {"income": "token"}
+
+    with pytest.raises(CatalogError, match=r"fake column 'income' is an output column"):
+        load_catalog(make_project(customers=20, releases=fake_income))

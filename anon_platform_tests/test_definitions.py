@@ -7,7 +7,7 @@ import dagster as dg
 from anon_platform.catalog import load_catalog
 from anon_platform.definitions import build_definitions, defs
 
-STAGES = ["raw", "staging", "prepared", "models", "synthetic", "reports", "release"]
+STAGES = ["raw", "staging", "prepared", "models", "synthetic", "latent", "reports", "release"]
 
 
 def test_shipped_definitions_resolve_every_job_and_asset() -> None:

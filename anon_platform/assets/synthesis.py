@@ -4,27 +4,10 @@ import dagster as dg
 
 from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RESTRICTED, key, tables_metadata
+from anon_platform.assets.gating import audited_gate, gate_check_result  # noqa: F401 (re-export)
 from anon_platform.catalog import Catalog
-from anon_platform.gates import GateResult
 from anon_platform.generators import generator_class
 from anon_platform.resources import AnonHome
-
-
-def gate_check_result(result: GateResult) -> dg.AssetCheckResult:
-    """A gate as a check result whose metadata explains a failure without opening the logs."""
-    metadata: dict = {"summary": dg.MetadataValue.md(result.markdown())}
-    for index, e in enumerate(result.expectations):
-        metadata[f"{index:02d} {e.name}"] = dg.MetadataValue.json(
-            {
-                "passed": e.passed,
-                "observed": e.observed,
-                "threshold": e.threshold,
-                "detail": e.detail,
-            }
-        )
-    return dg.AssetCheckResult(
-        passed=result.passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
-    )
 
 
 def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
@@ -37,7 +20,7 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         key=model_key,
         deps=[key(dataset, "prepared", "train")],
         group_name="models",
-        kinds={"python", *backend.libraries[:1]},
+        kinds={"python", *backend.libraries[:1], *(["pytorch"] if backend.uses_torch else [])},
         owners=OWNERS,
         tags=RESTRICTED,
         pool="gpu" if backend.uses_torch else None,
@@ -86,12 +69,15 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         asset=synthetic_key,
         name="synthetic_tables_gate",
         blocking=True,
-        description="Schema equals staging's (identifiers excluded) and no identifier value of "
-        "the source appears in any synthetic cell.",
+        description="Great Expectations suite per synthetic table: columns and types as staged "
+        "(identifiers excluded), categories inside the training domain, values inside the "
+        "training range, no identifier value of the source, no copy of a training row that is "
+        "unique on its quasi-identifiers.",
     )
     def gate(anon_home: AnonHome) -> dg.AssetCheckResult:
-        return gate_check_result(
-            steps.gate_synthetic(catalog, anon_home.zones(), dataset, generator)
+        zones = anon_home.zones()
+        return audited_gate(
+            steps.gate_synthetic(catalog, zones, dataset, generator), zones, dataset, generator
         )
 
     return [model, synthetic, gate]

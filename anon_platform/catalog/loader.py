@@ -82,6 +82,7 @@ class Catalog:
                     primary_key=t.primary_key,
                     foreign_keys=t.foreign_keys,
                     target=t.target,
+                    fake=dict(t.fake),
                 )
                 for t in release.tables
             ),
@@ -166,6 +167,12 @@ def _resolve_release_table(
         require(fk.column, "foreign key column")
     for column in table.roles:
         require(column, "roles entry")
+    for column in table.fake:
+        if column in schema and table.roles.get(column) != Role.IDENTIFIER:
+            raise CatalogError(
+                f"{where}: fake column '{column}' is an output column of model '{table.model}'; "
+                "only identifier columns the model does not release can be faked"
+            )
     key_columns = {table.primary_key, *(fk.column for fk in table.foreign_keys)} - {None}
     model = parts["models"][table.model]
     columns = []

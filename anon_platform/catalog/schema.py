@@ -23,6 +23,8 @@ class TableSchema(BaseModel):
     primary_key: str | None = None
     foreign_keys: tuple[ForeignKey, ...] = ()
     target: str | None = None
+    # identifier columns the release fills with fake values (not in `columns`: never learned)
+    fake: dict[str, str] = {}
 
     @property
     def column_names(self) -> list[str]:

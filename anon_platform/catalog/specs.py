@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -85,6 +85,11 @@ class SqlLocation(Strict):
     db_schema: str | None = Field(default=None, alias="schema")
     url: str | None = None
     url_env: str | None = None
+    change_column: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="a column such as updated_at whose max() tells that the table changed",
+    )
 
     @model_validator(mode="after")
     def _one_url(self) -> SqlLocation:
@@ -269,6 +274,20 @@ class GeneratorPlan(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+FakeKind = Literal[
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "national_id",
+    "iban",
+    "address",
+    "username",
+    "token",
+]
+
+
 class ReleaseTable(Strict):
     """A staging model that a dataset's release synthesizes, with its keys and target."""
 
@@ -281,6 +300,77 @@ class ReleaseTable(Strict):
         default_factory=dict,
         description="roles of columns the model derives; others inherit the source's role",
     )
+    fake: dict[str, FakeKind] = Field(
+        default_factory=dict,
+        description="identifier columns the release needs, filled with fake values of this "
+        "kind that never equal a source value (never learned by a generator)",
+    )
+
+
+class LatentDP(Strict):
+    """Per-record clipping and Gaussian noise on released codes (see anon_platform/latent/noise.py
+    for the mechanism, its proof sketch and what it does not cover)."""
+
+    epsilon: float = Field(gt=0.0, le=100.0)
+    delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    clip: float = Field(default=1.0, gt=0.0, description="L2 norm each code is clipped to")
+    mechanism: Literal["analytic", "classic"] = Field(
+        default="analytic",
+        description="analytic Gaussian mechanism (any epsilon) or the classic bound (epsilon < 1)",
+    )
+
+
+class LatentThresholds(Strict):
+    """Gates of a latent release; the defaults are the safe ones."""
+
+    utility_drop_max: float = Field(
+        default=0.03, ge=0.0, le=1.0, description="raw-feature AUC (or R^2) minus codes' score"
+    )
+    reconstruction_advantage_max: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="inversion from leaked (code, row) pairs, sensitive and quasi-identifier "
+        "columns, over guessing from the marginals",
+    )
+    attribute_inference_gain_max: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="AUC gain of codes over quasi-identifiers"
+    )
+
+
+class LatentSettings(Strict):
+    """How a dataset's encoder is trained and its codes are released (used when `encode`)."""
+
+    table: str | None = Field(default=None, description="table to encode; default: the root")
+    bottleneck: Literal["sparse", "dense"] = "sparse"
+    code_size: int = Field(default=256, ge=16, le=4096, description="units of a sparse code")
+    active_fraction: float = Field(
+        default=0.05, ge=0.01, le=0.10, description="share of active units of a sparse code"
+    )
+    dense_size: int = Field(default=8, ge=2, le=256, description="size of a dense code")
+    hidden: int = Field(default=128, ge=8, le=4096)
+    epochs: int = Field(default=60, ge=1, le=2000)
+    patience: int = Field(default=6, ge=1, le=100)
+    batch_size: int = Field(default=256, ge=8, le=65_536)
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
+    validation_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    attack_fractions: tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...] = Field(
+        default=(0.01, 0.10), min_length=1, description="leaked shares of (code, row) pairs"
+    )
+    dp: LatentDP | None = None
+    thresholds: LatentThresholds = Field(default_factory=LatentThresholds)
+
+    @property
+    def active_units(self) -> int:
+        """k of the k-winners-take-all layer (sparse), or the dense code size."""
+        if self.bottleneck == "dense":
+            return self.dense_size
+        return max(1, round(self.code_size * self.active_fraction))
+
+    @property
+    def width(self) -> int:
+        """Numbers per code."""
+        return self.code_size if self.bottleneck == "sparse" else self.dense_size
 
 
 class DatasetRelease(Strict):
@@ -298,6 +388,7 @@ class DatasetRelease(Strict):
     )
     dcr_sample_rows: int = Field(default=2000, ge=50, le=200_000)
     encode: bool = False
+    latent: LatentSettings = Field(default_factory=LatentSettings)
     auto_release: bool = Field(
         default=False,
         description="release by declarative automation once every upstream blocking check passed",
@@ -331,6 +422,16 @@ class DatasetRelease(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _latent_table_known(self) -> DatasetRelease:
+        names = [t.name for t in self.tables]
+        if self.latent.table is not None and self.latent.table not in names:
+            raise ValueError(
+                f"latent.table '{self.latent.table}' is not a table of this release "
+                f"({', '.join(names)})"
+            )
+        return self
+
     @property
     def root(self) -> ReleaseTable:
         return next(t for t in self.tables if not t.foreign_keys)
@@ -342,6 +443,54 @@ class DatasetRelease(Strict):
         raise KeyError(name)
 
 
+class ScheduleSettings(Strict):
+    """A schedule: off unless enabled, with its cron string and timezone."""
+
+    enabled: bool = False
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, cron: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(cron):
+            raise ValueError(f"'{cron}' is not a valid cron string")
+        return cron
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, timezone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone '{timezone}'") from None
+        return timezone
+
+
+class SensorSettings(Strict):
+    """The source-change sensor: off unless enabled, and how often it looks."""
+
+    enabled: bool = False
+    interval_seconds: int = Field(default=60, ge=5, le=86_400)
+
+
+class AutomationSettings(Strict):
+    """What keeps the datasets current without a person (all off by default)."""
+
+    source_sensor: SensorSettings = Field(default_factory=SensorSettings)
+    nightly_refresh: ScheduleSettings = Field(
+        default_factory=lambda: ScheduleSettings(cron="0 2 * * *")
+    )
+    weekly_evaluation: ScheduleSettings = Field(
+        default_factory=lambda: ScheduleSettings(cron="0 4 * * 0")
+    )
+
+
 class ReleasesFile(Strict):
     version: Literal[1] = 1
     datasets: tuple[DatasetRelease, ...] = Field(min_length=1)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)

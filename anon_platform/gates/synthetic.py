@@ -37,12 +37,14 @@ UNIQUE_COPY = "__copies_unique_training_row__"
 
 
 def expected_schema(schema: DatasetSchema, table: str) -> dict[str, str]:
-    """Column -> polars type name a synthetic table must have: staging's, minus identifiers."""
-    return {
-        c.name: str(POLARS_TYPES[c.type])
-        for c in schema.table(table).columns
-        if c.role != Role.IDENTIFIER
+    """Column -> polars type name a synthetic table must have: staging's, minus identifiers,
+    plus the identifier columns the release fills with fake values (strings)."""
+    spec = schema.table(table)
+    expected = {
+        c.name: str(POLARS_TYPES[c.type]) for c in spec.columns if c.role != Role.IDENTIFIER
     }
+    expected.update({name: str(pl.String()) for name in spec.fake})
+    return expected
 
 
 def _normalised(values: pl.Series) -> pl.Series:

@@ -5,12 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from anon_platform.errors import GeneratorError
+from anon_platform.generators.autoregressive import AutoregressiveGenerator
 from anon_platform.generators.base import CARD_FILE, Generator
-from anon_platform.generators.sdv_backends import GaussianCopulaGenerator
+from anon_platform.generators.clustmix import ClustMixGenerator
+from anon_platform.generators.hma import HMAGenerator
+from anon_platform.generators.sdv_backends import (
+    CTGANGenerator,
+    GaussianCopulaGenerator,
+    TVAEGenerator,
+)
 from anon_platform.storage import read_json
 
 REGISTRY: dict[str, type[Generator]] = {
+    AutoregressiveGenerator.name: AutoregressiveGenerator,
     GaussianCopulaGenerator.name: GaussianCopulaGenerator,
+    CTGANGenerator.name: CTGANGenerator,
+    TVAEGenerator.name: TVAEGenerator,
+    HMAGenerator.name: HMAGenerator,
+    ClustMixGenerator.name: ClustMixGenerator,
 }
 
 

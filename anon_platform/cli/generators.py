@@ -1,0 +1,512 @@
+"""`anon train` and `anon generate`: train any registered generator on files, sample from it.
+
+    anon train PATH --generator NAME --out DIR [-c config.yml] [--epochs N] [--seed S]
+               [--target COL] [--param KEY=VALUE ...] [--epsilon E] [--delta D]
+    anon generate DIR -n N --out PATH [--seed S] [--where COL=VALUE ...] [--format csv|parquet]
+
+PATH is a csv/parquet file (one table) or a folder of them (one table per file, named after the
+file). Without `-c`, column types come from the file and roles are inferred, then printed:
+
+- an `id`-like column (`id`, `*_id`, `*Id`) whose values are unique and never null is the
+  table's primary key (the first one); in a folder, a column named like another table's primary
+  key whose values all occur there is a foreign key to it;
+- obvious direct identifiers by name (name, email, phone, national id, ssn, iban, ...) get role
+  `identifier`: they never reach the generator, and `anon generate` fills them with fake values
+  of the same kind (anon_platform.generators.identifiers);
+- the `--target` column gets role `target`; everything else is an `attribute`.
+
+`-c config.yml` states the tables instead (every key optional except `name`):
+
+    tables:
+      - name: customers            # the file customers.csv / customers.parquet under PATH
+        primary_key: customer_id
+        target: churned
+        roles: {email: identifier, age: quasi_identifier, income: sensitive}
+        fake: {email: email}       # kind of fake values for an identifier column
+      - name: transactions
+        primary_key: transaction_id
+        foreign_keys:
+          - {column: customer_id, references: customers.customer_id}
+
+`--param KEY=VALUE` sets a backend parameter (the value is read as YAML: `3`, `0.5`, `[64, 64]`);
+`--epochs`, `--epsilon` and `--delta` are shorthands for the parameters of those names, which a
+backend without them rejects. `--out` of generate is a .csv/.parquet file for a one-table model,
+else a folder that receives one file per table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import yaml
+from pydantic import Field, ValidationError
+
+from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
+from anon_platform.catalog.specs import NAME_PATTERN, ColumnType, ForeignKey, Role, Strict
+from anon_platform.errors import CatalogError, GeneratorError, SourceDataError
+from anon_platform.generators.identifiers import (
+    FakeKind,
+    IdentifierBlocklist,
+    fill_identifiers,
+    infer_kind,
+)
+from anon_platform.storage import read_json, write_json
+
+if TYPE_CHECKING:  # the backends (SDV, torch) load only when a command needs them
+    from anon_platform.generators import Generator
+    from anon_platform.generators.base import ProgressEvent
+
+FORMATS = {".csv": "csv", ".parquet": "parquet"}
+IDENTIFIERS_FILE = "identifiers.json"
+_ID_LIKE = re.compile(r"(^id$|_id$|[a-z]Id$)")
+
+
+class TableConfig(Strict):
+    """One table of `-c config.yml` (see the module docstring)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    primary_key: str | None = None
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    target: str | None = None
+    roles: dict[str, Role] = Field(default_factory=dict)
+    fake: dict[str, FakeKind] = Field(default_factory=dict)
+
+
+class TrainConfig(Strict):
+    """The file given to `anon train -c`."""
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    tables: tuple[TableConfig, ...] = Field(min_length=1)
+
+
+# --- reading the input ---------------------------------------------------------------------
+
+
+def input_files(path: Path) -> dict[str, Path]:
+    """Table name -> file for a csv/parquet file or a folder of them."""
+    if not path.exists():
+        raise SourceDataError(path.stem, None, f"input {path} does not exist")
+    if path.is_file():
+        if path.suffix.lower() not in FORMATS:
+            raise SourceDataError(path.stem, None, f"{path} is not a .csv or .parquet file")
+        return {path.stem: path}
+    files = {p.stem: p for p in sorted(path.iterdir()) if p.suffix.lower() in FORMATS}
+    if not files:
+        raise SourceDataError(path.name, None, f"folder {path} holds no .csv or .parquet file")
+    return files
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """A csv (dates and datetimes parsed) or parquet file as a polars frame."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pl.read_parquet(path)
+        return pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise SourceDataError(path.stem, None, f"cannot read {path}: {err}") from None
+
+
+def column_type(dtype: pl.DataType) -> ColumnType:
+    """The catalog type of a polars dtype (anything exotic is treated as a string)."""
+    if dtype.is_integer():
+        return ColumnType.INTEGER
+    if dtype.is_float():
+        return ColumnType.FLOAT
+    if dtype == pl.Boolean:
+        return ColumnType.BOOLEAN
+    if dtype == pl.Date:
+        return ColumnType.DATE
+    if isinstance(dtype, pl.Datetime):
+        return ColumnType.DATETIME
+    return ColumnType.STRING
+
+
+def conform_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Columns cast to the polars types the platform uses for their catalog types."""
+    from anon_platform.sources.readers import POLARS_TYPES
+
+    return frame.select(
+        pl.col(name).cast(POLARS_TYPES[column_type(dtype)], strict=False)
+        for name, dtype in frame.schema.items()
+    )
+
+
+def _is_unique_key(series: pl.Series) -> bool:
+    return (
+        series.null_count() == 0
+        and series.n_unique() == series.len()
+        and column_type(series.dtype) in (ColumnType.INTEGER, ColumnType.STRING)
+    )
+
+
+def infer_table(
+    name: str, frame: pl.DataFrame, target: str | None
+) -> tuple[TableConfig, dict[str, FakeKind]]:
+    """Primary key, roles and fake-value kinds inferred from names and values of one table."""
+    primary_key = next(
+        (c for c in frame.columns if _ID_LIKE.search(c) and _is_unique_key(frame[c])), None
+    )
+    roles: dict[str, Role] = {}
+    fake: dict[str, FakeKind] = {}
+    for column in frame.columns:
+        if column == primary_key:
+            continue
+        kind = infer_kind(column)
+        if kind is not None and column != target:
+            roles[column] = Role.IDENTIFIER
+            fake[column] = kind
+    if target not in frame.columns:
+        target = None
+    if target is not None:
+        roles[target] = Role.TARGET
+    table = TableConfig(name=name, primary_key=primary_key, target=target, roles=roles)
+    return table, fake
+
+
+def infer_foreign_keys(
+    tables: dict[str, TableConfig], frames: dict[str, pl.DataFrame]
+) -> dict[str, TableConfig]:
+    """Add a foreign key wherever a column is named like another table's primary key and every
+    value of it occurs there (at most one parent per table, the first such column)."""
+    out = dict(tables)
+    for name, table in tables.items():
+        for parent_name, parent in tables.items():
+            key = parent.primary_key
+            if parent_name == name or key is None or key == table.primary_key:
+                continue
+            if key not in frames[name].columns:
+                continue
+            values = frames[name][key].drop_nulls()
+            if values.is_in(frames[parent_name][key].implode()).all():
+                fk = ForeignKey(column=key, references=f"{parent_name}.{key}")
+                roles = {**table.roles, key: Role.KEY}
+                out[name] = table.model_copy(update={"foreign_keys": (fk,), "roles": roles})
+                break
+    return out
+
+
+def load_config(path: Path) -> TrainConfig:
+    """The validated `-c` file; CatalogError names the file and each problem."""
+    if not path.is_file():
+        raise CatalogError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+        return TrainConfig.model_validate(data or {})
+    except yaml.YAMLError as err:
+        raise CatalogError(f"{path}: not valid YAML: {err}") from None
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+        )
+        raise CatalogError(f"{path}: invalid: {problems}") from None
+
+
+def table_schema(config: TableConfig, frame: pl.DataFrame) -> TableSchema:
+    """The TableSchema of a frame under a table config (checking that named columns exist)."""
+    named = [config.primary_key, config.target, *config.roles, *config.fake]
+    named += [fk.column for fk in config.foreign_keys]
+    for column in named:
+        if column is not None and column not in frame.columns:
+            raise CatalogError(f"table '{config.name}': no column '{column}' in the data")
+    keys = {config.primary_key, *(fk.column for fk in config.foreign_keys)}
+    columns = []
+    for column, dtype in frame.schema.items():
+        role = config.roles.get(column, Role.ATTRIBUTE)
+        if column in keys:
+            role = Role.KEY
+        elif column == config.target:
+            role = Role.TARGET
+        columns.append(ColumnSchema(name=column, type=column_type(dtype), role=role))
+    return TableSchema(
+        name=config.name,
+        columns=tuple(columns),
+        primary_key=config.primary_key,
+        foreign_keys=config.foreign_keys,
+        target=config.target,
+    )
+
+
+def build_dataset(
+    path: Path, config_path: Path | None, target: str | None
+) -> tuple[DatasetSchema, dict[str, pl.DataFrame], dict[str, dict[str, FakeKind]]]:
+    """The schema, the frames and the fake-value kinds of identifier columns for `anon train`."""
+    files = input_files(path)
+    if config_path is not None:
+        config = load_config(config_path)
+        unknown = [t.name for t in config.tables if t.name not in files]
+        if unknown:
+            raise CatalogError(
+                f"{config_path}: table(s) {unknown} have no file under {path} "
+                f"(found: {', '.join(files)})"
+            )
+        frames = {t.name: conform_frame(read_table(files[t.name])) for t in config.tables}
+        tables = {t.name: t for t in config.tables}
+        fakes = {
+            t.name: {
+                c: t.fake.get(c) or infer_kind(c) or "token"
+                for c, role in t.roles.items()
+                if role == Role.IDENTIFIER
+            }
+            for t in config.tables
+        }
+        name = config.name or path.stem
+    else:
+        frames = {n: conform_frame(read_table(p)) for n, p in files.items()}
+        if target is not None and not any(target in f.columns for f in frames.values()):
+            raise CatalogError(f"--target '{target}' is not a column of {path}")
+        inferred = {n: infer_table(n, f, target) for n, f in frames.items()}
+        tables = infer_foreign_keys({n: t for n, (t, _) in inferred.items()}, frames)
+        fakes = {n: fake for n, (_, fake) in inferred.items()}
+        name = re.sub(r"\W", "_", path.stem) or "dataset"
+    schemas = tuple(table_schema(tables[n], frames[n]) for n in tables)
+    roots = [t.name for t in schemas if not t.foreign_keys]
+    if len(roots) != 1:
+        raise CatalogError(
+            f"{path}: the tables must form one tree with one root table (no foreign key); "
+            f"found roots {roots}: give the foreign keys with -c config.yml"
+        )
+    return DatasetSchema(name=name, tables=schemas), frames, fakes
+
+
+def describe_schema(
+    schema: DatasetSchema, frames: dict[str, pl.DataFrame], fakes: dict[str, dict[str, str]]
+) -> str:
+    """A printable summary of tables, rows, keys and the role of every column."""
+    lines = []
+    for table in schema.tables:
+        keys = f"primary key {table.primary_key or '-'}"
+        for fk in table.foreign_keys:
+            keys += f", {fk.column} -> {fk.references}"
+        lines.append(f"{table.name}: {frames[table.name].height:,} rows, {keys}")
+        for column in table.columns:
+            fake = fakes[table.name].get(column.name)
+            note = f" (fake {fake})" if column.role == Role.IDENTIFIER and fake else ""
+            lines.append(f"  {column.name:<28} {column.type.value:<9} {column.role.value}{note}")
+    return "\n".join(lines)
+
+
+# --- parameters and progress ---------------------------------------------------------------
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """KEY=VALUE strings -> dict, each value read as YAML; GeneratorError on a malformed one."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GeneratorError(f"{flag} '{item}': expected KEY=VALUE")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def generator_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Backend parameters from --param plus the --epochs/--epsilon/--delta shorthands."""
+    params = parse_assignments(args.param or [], "--param")
+    for name in ("epochs", "epsilon", "delta"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+class ProgressBar:
+    """A tqdm bar fed by ProgressEvents (created on the first event, so silent backends that
+    report nothing draw nothing)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None or self.bar.total != event.total:
+            self.close()
+            self.bar = tqdm(total=event.total, unit="step", dynamic_ncols=True)
+        postfix = {}
+        if event.loss is not None:
+            postfix["loss"] = f"{event.loss:.4f}"
+        if event.rows_per_second is not None:
+            postfix["rows/s"] = f"{event.rows_per_second:,.0f}"
+        if event.message:
+            postfix["at"] = event.message
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(event.step - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# --- the commands --------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a generator on PATH and save it as an artifact in --out."""
+    input_files(Path(args.path))  # a missing input fails before the backends load
+    from anon_platform.generators import generator_class
+
+    backend = generator_class(args.generator)
+    params = generator_params(args)
+    backend.validate_params(params)
+    out = Path(args.out)
+    is_model = out.is_dir() and (out / "model.json").is_file()
+    if out.exists() and not is_model and (out.is_file() or any(out.iterdir())):
+        # saving replaces the folder: never let that delete a folder of other files
+        raise GeneratorError(
+            f"--out {out} exists and is not a model folder; give a new or empty folder"
+        )
+    config = Path(args.config) if args.config else None
+    schema, frames, fakes = build_dataset(Path(args.path), config, args.target)
+    print(describe_schema(schema, frames, fakes))
+    model = backend(schema, params, args.seed)
+    bar = ProgressBar()
+    try:
+        model.fit(frames, bar)
+    finally:
+        bar.close()
+    model.save(out)
+    identifiers = {t: f for t, f in fakes.items() if f}
+    if identifiers:
+        blocklist = IdentifierBlocklist.from_values(
+            {f"{t}.{c}": frames[t][c] for t, cols in identifiers.items() for c in cols}
+        )
+        write_json({"kinds": identifiers, **blocklist.to_json()}, out / IDENTIFIERS_FILE)
+    card = model.card
+    print(
+        f"trained {card['generator']} on {card['rows_trained_on']} rows in "
+        f"{card['training_seconds']} s on {card['device']}; saved to {out}"
+    )
+    return 0
+
+
+def _typed_conditions(model: Generator, items: list[str]) -> dict[str, Any]:
+    """--where COL=VALUE items, each value cast to the root column's declared type."""
+    raw = parse_assignments(items, "--where")
+    root = model.schema.root
+    types = {c.name: c for c in root.modelled_columns}
+    conditions: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in types:
+            raise GeneratorError(
+                f"--where: '{name}' is not a modelled column of table '{root.name}' "
+                f"(known: {', '.join(types)})"
+            )
+        kind = types[name].type
+        try:
+            if kind == ColumnType.INTEGER:
+                value = int(value)
+            elif kind == ColumnType.FLOAT:
+                value = float(value)
+            elif kind == ColumnType.STRING:
+                value = str(value)
+        except (TypeError, ValueError):
+            raise GeneratorError(
+                f"--where: '{name}' is {kind.value}; cannot use that value"
+            ) from None
+        conditions[name] = value
+    return conditions
+
+
+def write_output(tables: dict[str, pl.DataFrame], out: Path, file_format: str) -> list[Path]:
+    """Write one table to a .csv/.parquet file, or every table into a folder; the paths."""
+    suffix = out.suffix.lower()
+    if suffix in FORMATS:
+        if len(tables) != 1:
+            raise GeneratorError(
+                f"--out {out}: the model has {len(tables)} tables ({', '.join(tables)}); "
+                "give a folder instead of a file"
+            )
+        frame = next(iter(tables.values()))
+        targets = {out: frame}
+    else:
+        targets = {out / f"{name}.{file_format}": frame for name, frame in tables.items()}
+    written = []
+    for path, frame in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        if path.suffix.lower() == ".parquet":
+            frame.write_parquet(tmp)
+        else:
+            frame.write_csv(tmp)
+        tmp.replace(path)
+        written.append(path)
+    return written
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Sample N root rows (and their children) from a saved model and write them to --out."""
+    if args.n < 1:
+        raise GeneratorError(f"-n {args.n}: ask for at least 1 row")
+    folder = Path(args.model)
+    if not folder.is_dir():
+        raise GeneratorError(f"model folder {folder} does not exist")
+    from anon_platform.generators import load_generator
+
+    model = load_generator(folder)
+    conditions = _typed_conditions(model, args.where) if args.where else None
+    tables = model.sample(args.n, seed=args.seed, conditions=conditions)
+    identifiers_path = folder / IDENTIFIERS_FILE
+    if identifiers_path.is_file():
+        stored = read_json(identifiers_path)
+        blocklist = IdentifierBlocklist.from_json(stored)
+        seed = model.seed if args.seed is None else args.seed
+        tables = {
+            name: fill_identifiers(frame, stored["kinds"].get(name, {}), blocklist, seed)
+            for name, frame in tables.items()
+        }
+        tables = {
+            t.name: tables[t.name].select(
+                [c for c in t.column_names if c in tables[t.name].columns]
+            )
+            for t in model.schema.tables
+        }
+    for path in write_output(tables, Path(args.out), args.format):
+        rows = (
+            tables[path.stem].height if path.stem in tables else next(iter(tables.values())).height
+        )
+        print(f"wrote {rows:,} rows to {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `train` and `generate` to the `anon` command line."""
+    train = subparsers.add_parser(
+        "train",
+        help="train a generator on a csv/parquet file or a folder of them",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("path", help="a .csv/.parquet file, or a folder of them")
+    train.add_argument("--generator", required=True, help="a registered backend, e.g. tvae")
+    train.add_argument("--out", required=True, help="folder to save the model artifact in")
+    train.add_argument("-c", "--config", help="YAML with tables, keys and roles")
+    train.add_argument("--epochs", type=int, help="shorthand for --param epochs=N")
+    train.add_argument("--epsilon", type=float, help="shorthand for --param epsilon=E")
+    train.add_argument("--delta", type=float, help="shorthand for --param delta=D")
+    train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    train.add_argument("--target", help="column with role target (label for utility)")
+    train.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="a backend parameter (repeatable)"
+    )
+    train.set_defaults(func=cmd_train)
+
+    generate = subparsers.add_parser("generate", help="sample synthetic rows from a trained model")
+    generate.add_argument("model", help="folder written by `anon train`")
+    generate.add_argument("-n", type=int, required=True, help="rows of the root table")
+    generate.add_argument("--out", required=True, help="a .csv/.parquet file, or a folder")
+    generate.add_argument("--seed", type=int, help="sampling seed (default: the model's)")
+    generate.add_argument(
+        "--where", action="append", metavar="COL=VALUE", help="fix a root column (repeatable)"
+    )
+    generate.add_argument(
+        "--format", choices=["csv", "parquet"], default="csv", help="file format in a folder"
+    )
+    generate.set_defaults(func=cmd_generate)

