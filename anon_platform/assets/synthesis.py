@@ -4,7 +4,7 @@ import dagster as dg
 
 from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RESTRICTED, key, tables_metadata
-from anon_platform.assets.gating import audited_gate, gate_check_result  # noqa: F401 (re-export)
+from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.generators import generator_class
 from anon_platform.resources import AnonHome
