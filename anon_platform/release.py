@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
@@ -80,7 +81,9 @@ def write_release(
             f"dataset '{dataset}', generator '{generator}': not released, gate(s) failed: "
             f"{', '.join(failed) or 'no gate was run'}"
         )
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    # microseconds: two releases of one dataset within a second (a fast machine, a test) must
+    # not collide; the stamp still sorts in time order
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     version = f"{stamp}-{generator}"
     target = zones.release_dataset(dataset) / version
     if target.exists():
