@@ -115,7 +115,9 @@ def _read_yaml(path: Path) -> Any:
         raise CatalogError(f"{path}: not valid YAML: {err}") from err
 
 
-def _parse(path: Path, model: type[SpecT]) -> SpecT:
+def load_yaml_spec(path: Path, model: type[SpecT]) -> SpecT:
+    """A YAML file validated into `model`; CatalogError names the file, each place inside it
+    and what is wrong (also for a missing file or broken YAML)."""
     data = _read_yaml(path)
     try:
         return model.model_validate(data if data is not None else {})
@@ -207,8 +209,8 @@ def load_catalog(root: str | os.PathLike[str] | None = None) -> Catalog:
     catalog_dir = base / CATALOG_DIR
     sources_path = catalog_dir / "sources.yml"
     releases_path = catalog_dir / "releases.yml"
-    sources_file = _parse(sources_path, SourcesFile)
-    releases_file = _parse(releases_path, ReleasesFile)
+    sources_file = load_yaml_spec(sources_path, SourcesFile)
+    releases_file = load_yaml_spec(releases_path, ReleasesFile)
 
     sources = {s.name: s for s in sources_file.sources}
     if len(sources) != len(sources_file.sources):

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
+from anon_platform.catalog.loader import load_yaml_spec
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
     NAME_PATTERN,
@@ -62,17 +62,7 @@ def load_config(path: Path | None) -> EvaluateConfig:
     """The validated `-c` file (defaults without one); CatalogError names the file and problem."""
     if path is None:
         return EvaluateConfig()
-    if not path.is_file():
-        raise CatalogError(f"{path}: config file not found")
-    try:
-        return EvaluateConfig.model_validate(yaml.safe_load(path.read_text()) or {})
-    except yaml.YAMLError as err:
-        raise CatalogError(f"{path}: not valid YAML: {err}") from None
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise CatalogError(f"{path}: invalid: {problems}") from None
+    return load_yaml_spec(path, EvaluateConfig)
 
 
 def read_input(path: Path, flag: str) -> pl.DataFrame:

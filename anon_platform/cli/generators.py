@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
+from anon_platform.catalog.loader import load_yaml_spec
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import NAME_PATTERN, ColumnType, ForeignKey, Role, Strict
 from anon_platform.errors import CatalogError, GeneratorError, SourceDataError
@@ -191,18 +192,7 @@ def infer_foreign_keys(
 
 def load_config(path: Path) -> TrainConfig:
     """The validated `-c` file; CatalogError names the file and each problem."""
-    if not path.is_file():
-        raise CatalogError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-        return TrainConfig.model_validate(data or {})
-    except yaml.YAMLError as err:
-        raise CatalogError(f"{path}: not valid YAML: {err}") from None
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise CatalogError(f"{path}: invalid: {problems}") from None
+    return load_yaml_spec(path, TrainConfig)
 
 
 def table_schema(config: TableConfig, frame: pl.DataFrame) -> TableSchema:
