@@ -213,3 +213,31 @@ def test_a_config_naming_an_unknown_column_exits_2(bank_folder: Path, workdir: P
     result = anon("train", bank_folder, "-c", config, "--generator", "tvae", "--out", "x")
     assert result.code == 2
     assert "table 'customers': no column 'salary'" in result.stderr
+
+
+NOT_NEEDED_TO_GENERATE = (
+    "anon_platform.generators.autoregressive",
+    "anon_platform.generators.clustmix",
+    "anon_platform.latent",
+    "anon_platform.catalog.loader",
+    "sqlalchemy",
+    "duckdb",
+    "dagster",
+)
+
+
+def test_generate_imports_only_the_backend_of_the_model(
+    diamonds_model: tuple[Path, Result],
+) -> None:
+    """`anon generate` with a TVAE model loads no other backend, no SQL layer, no Dagster."""
+    model, _ = diamonds_model
+    out = model.parent / "probe.csv"
+    probe = (
+        "import sys\n"
+        "from anon_platform.cli.main import main\n"
+        f"main(['generate', {str(model)!r}, '-n', '10', '--out', {str(out)!r}])\n"
+        f"print('loaded:', [m for m in {NOT_NEEDED_TO_GENERATE!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "loaded: []" in result.stdout

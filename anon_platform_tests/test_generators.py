@@ -14,7 +14,7 @@ from anon_platform import steps
 from anon_platform.catalog import Role, load_catalog
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.errors import GeneratorError
-from anon_platform.generators import Generator, generator_class, load_generator
+from anon_platform.generators import REGISTRY, Generator, generator_class, load_generator
 from anon_platform.generators.base import ProgressEvent
 from anon_platform.generators.sdv_backends import GaussianCopulaGenerator
 from anon_platform.sources.readers import POLARS_TYPES
@@ -419,3 +419,8 @@ def test_gaussian_copula_reports_one_progress_event_per_table(
     tables = [t.name for t in small_split.schema.ordered()]
     assert [(e.step, e.total) for e in events] == [(i + 1, len(tables)) for i in range(len(tables))]
     assert [e.message for e in events] == [f"table {t} fitted" for t in tables]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registry_name_loads_the_backend_of_that_name(name: str) -> None:
+    assert generator_class(name).name == name

@@ -5,10 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-
-import yaml
-from pydantic import BaseModel, ValidationError
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
@@ -23,12 +19,12 @@ from anon_platform.catalog.specs import (
     SourceSpec,
     TableSpec,
 )
+from anon_platform.catalog.yaml_files import load_yaml_spec
 from anon_platform.errors import CatalogError
 from anon_platform.sql.models import SqlModel, discover_models, topological_order
 from anon_platform.sql.runner import infer_schema
 
 CATALOG_DIR = "dbt_like_sql"
-SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -94,35 +90,6 @@ class Catalog:
             t.name: [c.name for c in t.columns if c.role == Role.IDENTIFIER]
             for t in self.sources[dataset].tables
         }
-
-
-def _format_validation_error(path: Path, err: ValidationError) -> str:
-    lines = []
-    for problem in err.errors():
-        where = ""
-        for part in problem["loc"]:
-            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-        lines.append(f"  {where or '(top level)'}: {problem['msg']}")
-    return f"{path}: invalid\n" + "\n".join(lines)
-
-
-def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise CatalogError(f"{path}: file not found")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise CatalogError(f"{path}: not valid YAML: {err}") from err
-
-
-def load_yaml_spec(path: Path, model: type[SpecT]) -> SpecT:
-    """A YAML file validated into `model`; CatalogError names the file, each place inside it
-    and what is wrong (also for a missing file or broken YAML)."""
-    data = _read_yaml(path)
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as err:
-        raise CatalogError(_format_validation_error(path, err)) from err
 
 
 def _inherited_role(column: str, dataset: str, model: SqlModel, catalog_parts: dict) -> Role:

@@ -29,7 +29,6 @@ from typing import Any
 import polars as pl
 from pydantic import Field
 
-from anon_platform.catalog.loader import load_yaml_spec
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
     NAME_PATTERN,
@@ -38,6 +37,7 @@ from anon_platform.catalog.specs import (
     Strict,
     Thresholds,
 )
+from anon_platform.catalog.yaml_files import load_yaml_spec
 from anon_platform.cli.generators import FORMATS, column_type, read_table
 from anon_platform.errors import CatalogError, SourceDataError
 from anon_platform.gates.results import GateResult

@@ -45,9 +45,9 @@ import polars as pl
 import yaml
 from pydantic import Field
 
-from anon_platform.catalog.loader import load_yaml_spec
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import NAME_PATTERN, ColumnType, ForeignKey, Role, Strict
+from anon_platform.catalog.yaml_files import load_yaml_spec
 from anon_platform.errors import CatalogError, GeneratorError, SourceDataError
 from anon_platform.generators.identifiers import (
     FakeKind,

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import polars as pl
-import sqlalchemy as sa
 
 from anon_platform.catalog.specs import ColumnType, FileLocation, SqlLocation, TableSpec
 from anon_platform.errors import SourceDataError
@@ -187,6 +186,10 @@ def database_url(location: SqlLocation) -> str:
 
 
 def _read_sql(spec: TableSpec, location: SqlLocation) -> pl.DataFrame:
+    # Imported here: generators import this module for `fingerprint`, and `anon train` on a
+    # file should not load SQLAlchemy.
+    import sqlalchemy as sa
+
     engine = sa.create_engine(database_url(location))
     try:
         table = sa.Table(location.table, sa.MetaData(), schema=location.db_schema)
