@@ -16,12 +16,13 @@ import yaml
 from anon_platform import steps
 from anon_platform.catalog import load_catalog
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
-from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.catalog.specs import ColumnType, ForeignKey, Role
 from anon_platform.errors import GeneratorError
 from anon_platform.generators import generator_class, load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
+from anon_platform.generators.autoregressive.training import validation_split
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import REPO, write_small_demo
+from anon_platform_tests.conftest import REPO, read_demo_csv, write_small_demo
 
 # a small, fast network: these tests check behaviour, not fidelity
 SMALL = {"epochs": 10, "hidden_size": 64, "bins": 30, "batch_size": 256, "learning_rate": 0.01}
@@ -254,3 +255,74 @@ def test_child_attributes_follow_the_parent_attributes(bank: tuple) -> None:
 
         # real: 1.31; without the parent as context (table by table) it would be 1.0
         assert median_amount(HIGH_EARNERS) > 1.1 * median_amount(LOW_EARNERS)
+
+
+def test_a_child_table_is_validated_on_whole_parents_it_does_not_train_on() -> None:
+    parents = np.repeat(np.arange(200), 10)  # 200 parents with 10 children each
+    valid, train = validation_split(len(parents), 0.1, np.random.default_rng(0), parents)
+    assert set(parents[valid]).isdisjoint(parents[train])
+    assert len(set(parents[valid])) == 20
+    assert sorted([*valid, *train]) == list(range(len(parents)))
+
+
+def test_a_table_without_parents_is_validated_on_a_row_sample() -> None:
+    valid, train = validation_split(1_000, 0.1, np.random.default_rng(0))
+    assert len(valid) == 100
+    assert sorted([*valid, *train]) == list(range(1_000))
+
+
+def test_fewer_than_twenty_rows_train_without_validation() -> None:
+    valid, train = validation_split(19, 0.1, np.random.default_rng(0), np.arange(19))
+    assert len(valid) == 0 and sorted(train) == list(range(19))
+
+
+CUSTOMER_KEY = "customers.customer_id"
+
+
+def test_a_child_table_of_keys_only_gets_children_per_parent_and_valid_keys() -> None:
+    customers = (
+        read_demo_csv("customers")
+        .head(300)
+        .select(
+            pl.col("customer_id").cast(pl.Int64),
+            pl.col("income").cast(pl.Float64),
+            pl.col("churned").cast(pl.Int64),
+        )
+    )
+    transactions = (
+        read_demo_csv("transactions")
+        .select(pl.col("transaction_id").cast(pl.Int64), pl.col("customer_id").cast(pl.Int64))
+        .filter(pl.col("customer_id").is_in(customers["customer_id"].implode()))
+    )
+    key = ColumnType.INTEGER
+    schema = DatasetSchema(
+        name="bank",
+        tables=(
+            TableSchema(
+                name="customers",
+                columns=(
+                    ColumnSchema(name="customer_id", type=key, role=Role.KEY),
+                    ColumnSchema(name="income", type=ColumnType.FLOAT, role=Role.ATTRIBUTE),
+                    ColumnSchema(name="churned", type=ColumnType.INTEGER, role=Role.ATTRIBUTE),
+                ),
+                primary_key="customer_id",
+            ),
+            TableSchema(
+                name="transactions",
+                columns=(
+                    ColumnSchema(name="transaction_id", type=key, role=Role.KEY),
+                    ColumnSchema(name="customer_id", type=key, role=Role.KEY),
+                ),
+                primary_key="transaction_id",
+                foreign_keys=(ForeignKey(column="customer_id", references=CUSTOMER_KEY),),
+            ),
+        ),
+    )
+    model = AutoregressiveGenerator(schema, {**SMALL, "epochs": 3}, 0)
+    model.fit({"customers": customers, "transactions": transactions})
+    synthetic = model.sample(300, seed=1)
+    children = synthetic["transactions"]
+    assert children.columns == ["transaction_id", "customer_id"]
+    assert children.height == pytest.approx(transactions.height, rel=0.3)
+    assert children["customer_id"].is_in(synthetic["customers"]["customer_id"].implode()).all()
+    assert children["transaction_id"].n_unique() == children.height

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
@@ -314,6 +315,22 @@ def test_anonymeter_risks_are_the_same_for_the_same_inputs_and_seed(customers: C
     second = anonymeter_risks(train, holdout, synthetic, columns, SETTINGS, seed=0)
     assert first == second
     assert set(first) >= {"singling_out_univariate", "linkability", "inference/income"}
+
+
+def test_a_synthetic_table_of_one_repeated_row_still_gets_singling_out_risks(
+    customers: Customers,
+) -> None:
+    """Multivariate singling-out queries rarely single out a row of a collapsed table; the
+    query search stops after a bounded number of attempts instead of running for hours."""
+    from anon_platform.evaluation.attacks import anonymeter_risks
+    from anon_platform.generators.table_by_table import to_pandas
+
+    columns = customers.table.modelled_columns
+    train, holdout = (to_pandas(f, columns) for f in (customers.train, customers.holdout))
+    collapsed = pd.concat([holdout.iloc[[0]]] * len(holdout), ignore_index=True)
+    risks = anonymeter_risks(train, holdout, collapsed, columns, SETTINGS, seed=0)
+    assert {"singling_out_univariate", "singling_out_multivariate"} <= set(risks)
+    assert 0.0 <= risks["singling_out_multivariate"]["high"] <= 1.0
 
 
 def test_without_sensitive_columns_the_inference_attack_targets_the_label(

@@ -261,6 +261,19 @@ def test_dcr_share_of_copied_train_rows_is_far_above_half(customer_thirds) -> No
     assert result["dcr_share_p_value"] < 0.001
 
 
+def test_synthetic_rows_sharing_one_nearest_row_are_one_piece_of_evidence(
+    customer_thirds,
+) -> None:
+    """500 synthetic copies of one training row: every one is closer to train (share 1.0), but
+    whether that row was in train or holdout is a single coin flip under no membership signal,
+    so the share is not significant (a binomial test over 500 'trials' would say p < 1e-100)."""
+    columns, train, holdout, _ = customer_thirds
+    copies = pd.concat([train.iloc[[0]]] * 500, ignore_index=True)
+    result = dcr_share(train.iloc[:500], holdout.iloc[:500], copies, columns, 500, seed=0)
+    assert result["dcr_share"] == 1.0
+    assert result["dcr_share_p_value"] > 0.3
+
+
 def test_dcr_share_of_unseen_real_rows_is_near_half(customer_thirds) -> None:
     columns, train, holdout, unseen = customer_thirds
     result = dcr_share(train, holdout, unseen, columns, max_rows=2000, seed=0)

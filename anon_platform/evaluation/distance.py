@@ -11,9 +11,11 @@ discrete data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy import sparse
 
 from anon_platform.catalog.schema import ColumnSchema
 from anon_platform.catalog.specs import ColumnType
@@ -92,16 +94,15 @@ class GowerEncoder:
         return numbers, codes
 
 
-def nearest_two_distances(
+def _distance_chunks(
     queries: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gower distances from each query row to its nearest and second-nearest reference rows."""
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first query row, Gower distances of a block of query rows to every reference row),
+    block after block, each holding at most about CHUNK_CELLS distances."""
     q_num, q_cat = queries
     r_num, r_cat = reference
     n_columns = max(q_num.shape[1] + q_cat.shape[1], 1)
     chunk = max(1, CHUNK_CELLS // max(len(r_num), 1))
-    first = np.empty(len(q_num))
-    second = np.full(len(q_num), np.inf)
     for start in range(0, len(q_num), chunk):
         stop = start + chunk
         total = np.zeros((min(stop, len(q_num)) - start, len(r_num)))
@@ -113,12 +114,25 @@ def nearest_two_distances(
             total += diff
         for j in range(q_cat.shape[1]):
             total += q_cat[start:stop, j][:, None] != r_cat[:, j][None, :]
-        if total.shape[1] >= 2:
-            two = np.partition(total, 1, axis=1)[:, :2]
-            first[start:stop], second[start:stop] = two[:, 0], two[:, 1]
-        else:
-            first[start:stop] = total.min(axis=1)
-    return first / n_columns, second / n_columns
+        yield start, total / n_columns
+
+
+def _nearest_two(total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if total.shape[1] >= 2:
+        two = np.partition(total, 1, axis=1)[:, :2]
+        return two[:, 0], two[:, 1]
+    return total.min(axis=1), np.full(len(total), np.inf)
+
+
+def nearest_two_distances(
+    queries: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gower distances from each query row to its nearest and second-nearest reference rows."""
+    first = np.empty(len(queries[0]))
+    second = np.full(len(queries[0]), np.inf)
+    for start, total in _distance_chunks(queries, reference):
+        first[start : start + len(total)], second[start : start + len(total)] = _nearest_two(total)
+    return first, second
 
 
 def nearest_distances(
@@ -153,6 +167,35 @@ def _bootstrap_upper(
     return float(np.quantile(ratios, 1 - alpha))
 
 
+TIE_TOLERANCE = 1e-12
+PERMUTATIONS = 1_000
+
+
+def _permutation_p_value(
+    share: float, nearest: sparse.csr_matrix, size: int, rng: np.random.Generator
+) -> float:
+    """One-sided p-value of a DCR share at least `share` when train and holdout rows are
+    exchangeable (no membership signal): the pooled rows' train/holdout labels are reshuffled.
+
+    `nearest[i, j]` is 1 when pooled row j (train rows first, then holdout) is at synthetic row
+    i's smallest distance. A synthetic row counts 1 when all its nearest rows are train rows, 0
+    when all are holdout rows and one half otherwise, as in the share itself. Why not a binomial
+    test over the synthetic rows: many synthetic rows share a nearest row, and which rows the
+    train and holdout samples happen to contain moves the share too, so the rows are not
+    independent trials. Measured on the demo's transactions: real rows of unseen customers
+    scored DCR shares of 0.47-0.53 over subsample seeds, and the binomial test called 2 of 18
+    such draws significant at 0.05.
+    """
+    labels = np.zeros((2 * size, PERMUTATIONS), dtype=np.float32)
+    for k in range(PERMUTATIONS):
+        labels[rng.permutation(2 * size)[:size], k] = 1.0
+    in_train = nearest @ labels
+    counts = np.asarray(nearest.sum(axis=1)).reshape(-1, 1)
+    scores = np.where(in_train >= counts - 0.5, 1.0, np.where(in_train <= 0.5, 0.0, 0.5))
+    shuffled = scores.mean(axis=0)
+    return float((1 + np.count_nonzero(shuffled >= share - TIE_TOLERANCE)) / (1 + PERMUTATIONS))
+
+
 def dcr_share(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -167,7 +210,8 @@ def dcr_share(
 
     Train, holdout and synthetic are subsampled to one common size (at most `max_rows`), so a
     generator that learned nothing specific to its training rows scores 0.5 in expectation.
-    Returns the one-sided binomial p-value of 'closer to train more often than half'; the
+    Returns the one-sided permutation p-value of 'closer to train more often than half'
+    (`_permutation_p_value`: a binomial test here read real unseen rows as significant); the
     5th-percentile DCR syn->train over syn->holdout (`dcr_tail_ratio`, 1 = no closer to train in
     the tail) and the same for the nearest-neighbour distance ratio (`nndr_tail_ratio`, NNDR =
     nearest / second-nearest distance), each with an upper (1 - alpha) bootstrap bound; and a
@@ -182,12 +226,20 @@ def dcr_share(
     tr, ho, sy = subsample(train), subsample(holdout), subsample(synthetic)
     encoder = GowerEncoder(columns).fit(pd.concat([tr, ho], ignore_index=True))
     syn_x = encoder.transform(sy)
-    to_train, second_train = nearest_two_distances(syn_x, encoder.transform(tr))
-    to_holdout, second_holdout = nearest_two_distances(syn_x, encoder.transform(ho))
-    closer = to_train < to_holdout - 1e-12
-    ties = np.abs(to_train - to_holdout) <= 1e-12
+    pooled = encoder.transform(pd.concat([tr, ho], ignore_index=True))
+    to_train, second_train = np.empty(size), np.empty(size)
+    to_holdout, second_holdout = np.empty(size), np.empty(size)
+    nearest_rows: list[sparse.csr_matrix] = []
+    for start, total in _distance_chunks(syn_x, pooled):
+        rows = slice(start, start + len(total))
+        to_train[rows], second_train[rows] = _nearest_two(total[:, :size])
+        to_holdout[rows], second_holdout[rows] = _nearest_two(total[:, size:])
+        nearest = total <= total.min(axis=1, keepdims=True) + TIE_TOLERANCE
+        nearest_rows.append(sparse.csr_matrix(nearest, dtype=np.float32))
+    closer = to_train < to_holdout - TIE_TOLERANCE
+    ties = np.abs(to_train - to_holdout) <= TIE_TOLERANCE
     share = float(closer.mean() + 0.5 * ties.mean())
-    p_value = float(binomtest(round(share * size), size, 0.5, alternative="greater").pvalue)
+    p_value = _permutation_p_value(share, sparse.vstack(nearest_rows).tocsr(), size, rng)
     nndr_train = np.where(second_train > 0, to_train / np.maximum(second_train, 1e-12), 1.0)
     nndr_holdout = np.where(second_holdout > 0, to_holdout / np.maximum(second_holdout, 1e-12), 1.0)
     edges = np.histogram_bin_edges(np.concatenate([to_train, to_holdout]), bins=HISTOGRAM_BINS)

@@ -61,7 +61,7 @@ METRIC_NOTES: dict[str, str] = {
     "identical_match_reference": "share of holdout rows equal to a train row",
     "identical_match_p_value": "test that synthetic copies train rows more often than holdout does",
     "dcr_share": "share of synthetic rows closer to train than to holdout (0.5 = private)",
-    "dcr_share_p_value": "one-sided binomial test of the DCR share against 0.5",
+    "dcr_share_p_value": "one-sided permutation test of the DCR share against 0.5",
     "dcr_tail_ratio": "5th-percentile distance to train over distance to holdout",
     "dcr_tail_p_value": "test of the DCR tail",
     "nndr_tail_ratio": "5th-percentile nearest-neighbour distance ratio, train over holdout",

@@ -37,6 +37,30 @@ def _batches(codes: np.ndarray, rows: np.ndarray, size: int, device: str):
         yield torch.from_numpy(np.asarray(codes[index], dtype=np.int64)).to(device)
 
 
+def validation_split(
+    n_rows: int, fraction: float, rng: np.random.Generator, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, training rows): about `fraction` of the rows, none for fewer than 20.
+
+    With `groups` (a child table's parent row per row), whole groups go to validation, so that
+    early stopping measures how well the model does on unseen parents: a row-level split would
+    validate on other children of the training parents and reward learning each parent's
+    children by heart.
+    """
+    if n_rows < 20 or fraction == 0:
+        return np.zeros(0, dtype=np.int64), rng.permutation(n_rows)
+    if groups is None:
+        permutation = rng.permutation(n_rows)
+        n_valid = round(n_rows * fraction)
+        return permutation[:n_valid], permutation[n_valid:]
+    unique = np.unique(groups)
+    held = rng.permutation(unique)[: max(1, round(len(unique) * fraction))]
+    in_valid = np.isin(groups, held)
+    if in_valid.all():
+        return np.zeros(0, dtype=np.int64), rng.permutation(n_rows)
+    return rng.permutation(np.flatnonzero(in_valid)), rng.permutation(np.flatnonzero(~in_valid))
+
+
 def train(
     net: OrderedMADE,
     codes: np.ndarray,
@@ -44,18 +68,19 @@ def train(
     progress: Progress,
     rng: np.random.Generator,
     label: str,
+    groups: np.ndarray | None = None,
 ) -> list[float]:
     """Train `net` on `codes` (context columns first) and keep the epoch with the best
     validation loss; returns the training loss per epoch.
 
-    Stops after `patience` epochs without a better validation loss, after `max_epochs`, or
-    once `max_training_seconds` have passed.
+    `groups` (a child table's parent row per row) makes the validation split one of whole
+    parents (`validation_split`). Stops after `patience` epochs without a better validation
+    loss, after `max_epochs`, or once `max_training_seconds` have passed.
     """
     net.to(plan.device)
     n_columns = len(net.cardinalities)
-    permutation = rng.permutation(len(codes))
-    n_valid = round(len(codes) * plan.validation_fraction) if len(codes) >= 20 else 0
-    valid_rows, train_rows = permutation[:n_valid], permutation[n_valid:]
+    valid_rows, train_rows = validation_split(len(codes), plan.validation_fraction, rng, groups)
+    n_valid = len(valid_rows)
     generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
     # small tables still get about 32 steps per epoch
     batch_size = int(np.clip(len(train_rows) // 32, min(64, plan.batch_size), plan.batch_size))
