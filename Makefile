@@ -30,7 +30,7 @@ ui: install
 	$(BIN)/anon instance
 	DAGSTER_HOME=$$($(BIN)/anon instance --print-home) $(BIN)/dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
-# Generators vs SDV (benchmarks/README.md); about 10 minutes on 2 idle cores.
+# Generators vs SDV (benchmarks/README.md); about 4 minutes on 2 idle cores.
 bench: install
 	$(BIN)/python benchmarks/bench_generators.py
 
