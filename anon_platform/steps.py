@@ -17,6 +17,7 @@ import polars as pl
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.catalog.specs import EvaluationSettings
+from anon_platform.copy_filter import remove_unique_row_copies
 from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
@@ -38,6 +39,8 @@ from anon_platform.storage import (
     write_parquet,
     write_tables,
 )
+
+COPY_FILTER_FILE = "copy_filter.json"
 
 
 @dataclass(frozen=True)
@@ -151,18 +154,31 @@ def synthesize(
     catalog: Catalog, zones: Zones, dataset: str, generator: str
 ) -> dict[str, pl.DataFrame]:
     """Sample a synthetic dataset from the trained generator (root rows: as configured, else as
-    many as the train split) and store it in the restricted zone until the gates pass."""
+    many as the train split), pass it through the copy filter (copy_filter.py; its record is
+    stored beside the tables) and store it in the restricted zone until the gates pass."""
     model = load_generator(zones.model(dataset, generator))
     release = catalog.releases[dataset]
     rows = release.synthetic_rows or model.card["rows_trained_on"][release.root.name]
-    tables = model.sample(rows)
+    tables, removed = remove_unique_row_copies(
+        catalog.dataset_schema(dataset),
+        model.sample(rows),
+        read_tables(zones.prepared(dataset, "train")),
+    )
     fakes = {t.name: dict(t.fake) for t in release.tables if t.fake}
     if fakes:
         tables = fill_release_identifiers(
             tables, fakes, raw_identifier_values(catalog, zones, dataset), release.seed
         )
-    write_tables(tables, zones.synthetic(dataset, generator))
+    folder = write_tables(tables, zones.synthetic(dataset, generator))
+    write_json({n: r.as_dict() for n, r in removed.items()}, folder / COPY_FILTER_FILE)
     return tables
+
+
+def copy_filter_record(zones: Zones, dataset: str, generator: str) -> dict[str, dict] | None:
+    """What the copy filter removed from the stored synthetic tables, per table (None when the
+    record is missing, which the synthetic-table gate fails)."""
+    path = zones.synthetic(dataset, generator) / COPY_FILTER_FILE
+    return read_json(path) if path.is_file() else None
 
 
 def raw_identifier_values(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, pl.Series]:
@@ -182,6 +198,8 @@ def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str)
         read_tables(zones.synthetic(dataset, generator)),
         read_tables(zones.prepared(dataset, "train")),
         raw_identifier_values(catalog, zones, dataset),
+        copy_filter=copy_filter_record(zones, dataset, generator),
+        copies_removed_max=catalog.releases[dataset].thresholds.copies_removed_max,
     )
 
 

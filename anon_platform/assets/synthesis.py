@@ -60,10 +60,13 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         "restricted zone until every gate passed.",
     )
     def synthetic(anon_home: AnonHome) -> dg.MaterializeResult:
-        tables = steps.synthesize(catalog, anon_home.zones(), dataset, generator)
-        return dg.MaterializeResult(
-            metadata=tables_metadata(tables, root, f"Synthetic `{dataset}` from `{generator}`.")
+        zones = anon_home.zones()
+        tables = steps.synthesize(catalog, zones, dataset, generator)
+        metadata = tables_metadata(tables, root, f"Synthetic `{dataset}` from `{generator}`.")
+        metadata["copy_filter"] = dg.MetadataValue.json(
+            steps.copy_filter_record(zones, dataset, generator) or {}
         )
+        return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset_check(
         asset=synthetic_key,
@@ -72,7 +75,8 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         description="Great Expectations suite per synthetic table: columns and types as staged "
         "(identifiers excluded), categories inside the training domain, values inside the "
         "training range, no identifier value of the source, no copy of a training row that is "
-        "unique on its quasi-identifiers.",
+        "unique on its quasi-identifiers, and at most `copies_removed_max` of the sampled rows "
+        "removed as such copies by the copy filter.",
     )
     def gate(anon_home: AnonHome) -> dg.AssetCheckResult:
         zones = anon_home.zones()

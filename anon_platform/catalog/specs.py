@@ -227,6 +227,14 @@ class Thresholds(Strict):
         description="smallest class of released rows on the quasi-identifiers; 1 = reported "
         "only (synthetic rows are not people; raise it when released rows are linked to real ones)",
     )
+    copies_removed_max: float = Field(
+        default=0.001,
+        ge=0.0,
+        le=1.0,
+        description="share of a table's sampled rows the copy filter may remove as copies of "
+        "training rows unique on their quasi-identifiers (chance collisions); above it the "
+        "generator is copying, and the synthetic-table gate fails",
+    )
 
 
 class EvaluationSettings(Strict):

@@ -176,19 +176,46 @@ def _content_rules(
     return rules
 
 
+def _copy_filter_expectation(
+    table: str, record: dict | None, copies_removed_max: float
+) -> Expectation:
+    name = f"{table}: copies of unique training rows removed before storing <= {copies_removed_max}"
+    if record is None:
+        return Expectation(name, False, "no copy-filter record", copies_removed_max)
+    share = float(record["copies_share"])
+    return Expectation(
+        name,
+        share <= copies_removed_max,
+        share,
+        copies_removed_max,
+        f"{record['copies_removed']} of {record['sampled']} sampled rows removed, and "
+        f"{record['orphans_removed']} rows whose parent was removed",
+    )
+
+
 def check_synthetic_tables(
     schema: DatasetSchema,
     synthetic: dict[str, pl.DataFrame],
     train: dict[str, pl.DataFrame],
     raw_identifiers: dict[str, pl.Series],
     salt: str = "anon-platform",
+    copy_filter: dict[str, dict] | None = None,
+    copies_removed_max: float = 0.001,
 ) -> GateResult:
     """Expectations per table: every table present with the staged columns and types; values
     inside the training domain and range; no cell equal to an identifier value of the source;
-    no row copying a training row that is unique on its quasi-identifiers."""
+    no row copying a training row that is unique on its quasi-identifiers; and, when the
+    tables went through the copy filter (`copy_filter`: its record per table, from the
+    pipeline), at most `copies_removed_max` of the sampled rows removed by it."""
     digests = identifier_digests(raw_identifiers, salt)
     expectations: list[Expectation] = []
     for table in schema.tables:
+        if copy_filter is not None:
+            expectations.append(
+                _copy_filter_expectation(
+                    table.name, copy_filter.get(table.name), copies_removed_max
+                )
+            )
         frame = synthetic.get(table.name)
         if frame is None:
             expectations.append(
