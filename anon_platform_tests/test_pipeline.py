@@ -399,6 +399,44 @@ def test_report_materialization_carries_float_scorecard(good_run: Run) -> None:
         assert 0.0 <= value.value <= 1.0
 
 
+# --- the release policy 'best' --------------------------------------------------------------------
+
+
+def best_of_two(plan: dict) -> None:
+    synthetic_only(plan)
+    plan["datasets"][0]["generators"] = [
+        {"name": "gaussian_copula"},
+        # with 400 training customers most postcode districts have fewer than the default
+        # k = 20 rows, and the value protection would withhold them all
+        {"name": "autoregressive", "params": {"rare_category_k": 5, "hidden_size": 128}},
+    ]
+    plan["datasets"][0]["release"] = {"mode": "best", "rank_by": "quality"}
+
+
+def test_release_policy_best_releases_only_the_top_passing_generator(
+    make_project, anon_home: Path
+) -> None:
+    from anon_platform.cli.demo import _why_not_released
+
+    project = make_project(customers=CUSTOMERS, releases=best_of_two)
+    result = run_pipeline(project, anon_home)
+    zones = Zones(anon_home)
+    names = ("gaussian_copula", "autoregressive")
+    assert all(
+        g.passed
+        for n in names
+        for g in steps.release_gates(load_catalog(project), zones, DATASET, n)
+    )
+    quality = {n: steps.stored_report(zones, DATASET, n)["scorecard"]["quality"] for n in names}
+    best = max(quality, key=quality.__getitem__)
+    other = next(n for n in names if n != best)
+    released = {k.path[-1] for k in materialized(result) if k.path[1] == "release"}
+    assert released == {best}
+    assert len(released_versions(anon_home)) == 2  # one version folder and LATEST
+    why = _why_not_released(zones, dg.AssetKey([DATASET, "release", other]))
+    assert why == f"passed every gate; release policy 'best': '{best}' ranks higher by quality"
+
+
 # --- failing gates keep the release zone untouched -----------------------------------------------
 
 

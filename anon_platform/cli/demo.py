@@ -19,6 +19,17 @@ def _root_error(failure) -> tuple[str, str]:
     return error.cls_name or "", error.message.strip()
 
 
+def _why_not_released(zones: Zones, key) -> str:
+    """'blocked by a gate above', or the release policy's reason when the generator passed
+    every gate but was outranked (its last audit line says so)."""
+    from anon_platform.release import read_audit_log
+
+    dataset, generator = key.path[0], key.path[-1]
+    attempts = [a for a in read_audit_log(zones, dataset) if a["generator"] == generator]
+    outranked = [r for r in (attempts[-1]["reasons"] if attempts else []) if "policy" in r]
+    return f"passed every gate; {outranked[0]}" if outranked else "blocked by a gate above"
+
+
 def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) -> bool:
     """Print the gates, releases and errors of one pipeline run; True when it released at least
     one artifact and every failure was a gate's verdict (not an error)."""
@@ -50,7 +61,7 @@ def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) ->
     for key in planned_releases:
         metadata = released.get(key)
         if metadata is None:
-            print(f"   not released: {key.to_user_string()} (blocked by a gate above)")
+            print(f"   not released: {key.to_user_string()} ({_why_not_released(zones, key)})")
             continue
         folder = metadata["release_path"].value
         manifest = read_json(Path(folder) / "manifest.json")
