@@ -13,6 +13,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from anon_platform import steps
+from anon_platform.catalog import Catalog, load_catalog
+from anon_platform.storage import Zones
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO / "demo_data" / "bank"
 POSTGRES_URL = os.environ.get(
@@ -34,6 +38,20 @@ def write_small_demo(folder: Path, customers: int) -> None:
         pl.col("customer_id").is_in(people["customer_id"].implode())
     )
     transactions.write_csv(folder / "transactions.csv")
+
+
+def staged_project(
+    project: Path, home: Path, models: tuple[str, ...] | None = None, dataset: str = "bank"
+) -> Catalog:
+    """Ingest every raw table and run the dataset's models (or only `models`) on `home`."""
+    catalog = load_catalog(project)
+    zones = Zones(home)
+    for table in catalog.sources[dataset].tables:
+        steps.ingest(catalog, zones, dataset, table.name)
+    for model in catalog.dataset_models(dataset):
+        if models is None or model.name in models:
+            steps.stage(catalog, zones, dataset, model.name)
+    return catalog
 
 
 ProjectFactory = Callable[..., Path]

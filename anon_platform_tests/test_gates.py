@@ -14,7 +14,6 @@ import pytest
 
 from anon_platform import steps
 from anon_platform.assets.gating import gate_check_result
-from anon_platform.catalog import load_catalog
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import EvaluationSettings, Thresholds
 from anon_platform.errors import GateError
@@ -22,6 +21,7 @@ from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.gates.suites import Rule, run_suite
 from anon_platform.storage import Zones
+from anon_platform_tests.conftest import staged_project
 
 DATASET = "bank"
 SETTINGS = EvaluationSettings(
@@ -46,12 +46,8 @@ def customers(tmp_path_factory: pytest.TempPathFactory) -> Customers:
     from anon_platform_tests.test_pipeline import build_project
 
     base = tmp_path_factory.mktemp("gates")
-    catalog = load_catalog(build_project(base / "project", 1500))
+    catalog = staged_project(build_project(base / "project", 1500), base / "home")
     zones = Zones(base / "home")
-    for table in catalog.sources[DATASET].tables:
-        steps.ingest(catalog, zones, DATASET, table.name)
-    for model in catalog.dataset_models(DATASET):
-        steps.stage(catalog, zones, DATASET, model.name)
     staged = steps.staged_tables(catalog, zones, DATASET)["customers"]
     shuffled = staged.sample(fraction=1.0, shuffle=True, seed=3)
     table = catalog.dataset_schema(DATASET).table("customers")

@@ -19,6 +19,7 @@ from anon_platform.generators.base import ProgressEvent
 from anon_platform.generators.sdv_backends import GaussianCopulaGenerator
 from anon_platform.sources.readers import POLARS_TYPES
 from anon_platform.storage import Zones, write_json
+from anon_platform_tests.conftest import staged_project
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
@@ -37,12 +38,8 @@ class Split:
 @pytest.fixture
 def split(make_project, anon_home: Path) -> Split:
     """The small demo (300 customers) ingested, staged and split through anon_platform.steps."""
-    catalog = load_catalog(make_project(customers=300))
+    catalog = staged_project(make_project(customers=300), anon_home)
     zones = Zones(anon_home)
-    for table in catalog.sources[DATASET].tables:
-        steps.ingest(catalog, zones, DATASET, table.name)
-    for model in catalog.dataset_models(DATASET):
-        steps.stage(catalog, zones, DATASET, model.name)
     train, holdout = steps.prepare(catalog, zones, DATASET)
     return Split(
         catalog.dataset_schema(DATASET),
@@ -173,12 +170,8 @@ def small_split(tmp_path_factory: pytest.TempPathFactory) -> Split:
     from anon_platform_tests.test_pipeline import build_project
 
     base = tmp_path_factory.mktemp("small_split")
-    catalog = load_catalog(build_project(base / "project", 80))
+    catalog = staged_project(build_project(base / "project", 80), base / "home")
     zones = Zones(base / "home")
-    for table in catalog.sources[DATASET].tables:
-        steps.ingest(catalog, zones, DATASET, table.name)
-    for model in catalog.dataset_models(DATASET):
-        steps.stage(catalog, zones, DATASET, model.name)
     train, holdout = steps.prepare(catalog, zones, DATASET)
     return Split(
         catalog.dataset_schema(DATASET),

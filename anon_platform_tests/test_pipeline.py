@@ -21,7 +21,7 @@ from anon_platform.errors import ReleaseError
 from anon_platform.generators import generator_class
 from anon_platform.release import AUDIT_LOG
 from anon_platform.storage import Zones, read_json, read_tables
-from anon_platform_tests.conftest import REPO, write_small_demo
+from anon_platform_tests.conftest import REPO, staged_project, write_small_demo
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
@@ -537,12 +537,8 @@ def test_release_step_outside_dagster_refuses_after_a_failed_gate(
     make_project, anon_home: Path
 ) -> None:
     project = make_project(customers=CUSTOMERS, releases=strict_quality)
-    catalog = load_catalog(project)
+    catalog = staged_project(project, anon_home)
     zones = Zones(anon_home)
-    for table in catalog.sources[DATASET].tables:
-        steps.ingest(catalog, zones, DATASET, table.name)
-    for model in catalog.dataset_models(DATASET):
-        steps.stage(catalog, zones, DATASET, model.name)
     steps.prepare(catalog, zones, DATASET)
     steps.train(catalog, zones, DATASET, GENERATOR)
     steps.synthesize(catalog, zones, DATASET, GENERATOR)

@@ -14,7 +14,6 @@ import pytest
 from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
 
 from anon_platform import steps
-from anon_platform.catalog import Catalog, load_catalog
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
 from anon_platform.errors import ReleaseError
@@ -25,22 +24,10 @@ from anon_platform.generators.table_by_table import to_pandas
 from anon_platform.prepare import split_dataset
 from anon_platform.release import write_release
 from anon_platform.storage import Zones, atomic_folder
-from anon_platform_tests.conftest import REPO
+from anon_platform_tests.conftest import REPO, staged_project
 
 DATASET = "bank"
 ANON = Path(sys.executable).with_name("anon")
-
-
-def staged_project(project: Path, home: Path, models: tuple[str, ...] | None = None) -> Catalog:
-    """Ingest every raw table and run the dataset's models (or only `models`) on `home`."""
-    catalog = load_catalog(project)
-    zones = Zones(home)
-    for table in catalog.sources[DATASET].tables:
-        steps.ingest(catalog, zones, DATASET, table.name)
-    for model in catalog.dataset_models(DATASET):
-        if models is None or model.name in models:
-            steps.stage(catalog, zones, DATASET, model.name)
-    return catalog
 
 
 @pytest.fixture

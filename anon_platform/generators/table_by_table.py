@@ -85,6 +85,23 @@ def fresh_keys(column: ColumnSchema, count: int, prefix: str) -> pl.Series:
     raise GeneratorError(f"key column '{column.name}' must be integer or string, not {column.type}")
 
 
+def assemble_table(
+    table: TableSchema, body: pl.DataFrame, n_rows: int, fk_values: pl.Series | None
+) -> pl.DataFrame:
+    """A synthetic table in its declared column order and types: fresh primary keys, the given
+    foreign-key values, the learned columns from `body`; identifier columns are never learned,
+    so they are absent."""
+    parts: dict[str, pl.Series] = {}
+    for column in table.columns:
+        if column.name == table.primary_key:
+            parts[column.name] = fresh_keys(column, n_rows, f"syn-{table.name}")
+        elif fk_values is not None and column.name == table.foreign_keys[0].column:
+            parts[column.name] = fk_values.alias(column.name)
+        elif column.name in body.columns and column.role not in (Role.KEY, Role.IDENTIFIER):
+            parts[column.name] = body[column.name].cast(POLARS_TYPES[column.type])
+    return pl.DataFrame(parts)
+
+
 class TableByTableParams(GeneratorParams):
     """Parameters every table-by-table backend has (see the module docstring)."""
 
@@ -312,7 +329,7 @@ class TableByTableGenerator(Generator):
                 else:
                     fk_values = parent_ids.gather(np.repeat(np.arange(len(parent_ids)), per_parent))
             bodies[table.name] = body
-            out[table.name] = self._assemble(table, body, fk_values, n_rows)
+            out[table.name] = assemble_table(table, body, n_rows, fk_values)
         return out
 
     def _sample_body(self, table: TableSchema, learned: TableSchema, n_rows: int) -> pl.DataFrame:
@@ -323,20 +340,6 @@ class TableByTableGenerator(Generator):
         if model is None:
             return pl.DataFrame()
         return from_pandas(self._sample_table(model, learned, n_rows), columns)
-
-    def _assemble(
-        self, table: TableSchema, body: pl.DataFrame, fk_values: pl.Series | None, n_rows: int
-    ) -> pl.DataFrame:
-        parts: dict[str, pl.Series] = {}
-        for column in table.columns:
-            if column.name == table.primary_key:
-                parts[column.name] = fresh_keys(column, n_rows, f"syn-{table.name}")
-            elif fk_values is not None and column.name == table.foreign_keys[0].column:
-                parts[column.name] = fk_values.alias(column.name)
-            elif column.name in body.columns:
-                parts[column.name] = body[column.name]
-        # identifier columns are never learned, so they are absent from the synthetic table
-        return pl.DataFrame(parts)
 
     def _state(self) -> Any:
         return {"models": self.models, "child_counts": self.child_counts, "encoders": self.encoders}

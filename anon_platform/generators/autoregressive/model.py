@@ -42,8 +42,7 @@ from anon_platform.generators.autoregressive.encoding import (
 from anon_platform.generators.autoregressive.network import OrderedMADE, sample_codes
 from anon_platform.generators.autoregressive.training import TrainingPlan, train
 from anon_platform.generators.base import Generator, GeneratorParams, Progress
-from anon_platform.generators.table_by_table import fresh_keys
-from anon_platform.sources.readers import POLARS_TYPES
+from anon_platform.generators.table_by_table import assemble_table
 
 COUNT_PREFIX = "__children__"
 
@@ -278,7 +277,7 @@ class AutoregressiveGenerator(Generator):
                     for name, value in fixed_values.items()
                 )
             codes_of[table.name], values_of[table.name] = codes, values
-            out[table.name] = self._assemble(table, values, n_rows, fk_values)
+            out[table.name] = assemble_table(table, values, n_rows, fk_values)
         return out
 
     def _conditions(
@@ -333,20 +332,6 @@ class AutoregressiveGenerator(Generator):
             drawn = sample_codes(net, ctx.to(self.device), given.to(self.device), generator)
             chunks.append(drawn.cpu().numpy())
         return np.concatenate(chunks)
-
-    def _assemble(
-        self, table: TableSchema, values: pl.DataFrame, n_rows: int, fk_values: pl.Series | None
-    ) -> pl.DataFrame:
-        """The synthetic table in its declared column order and types (identifiers absent)."""
-        parts: dict[str, pl.Series] = {}
-        for column in table.columns:
-            if column.name == table.primary_key:
-                parts[column.name] = fresh_keys(column, n_rows, f"syn-{table.name}")
-            elif fk_values is not None and column.name == table.foreign_keys[0].column:
-                parts[column.name] = fk_values.alias(column.name)
-            elif column.role not in (Role.KEY, Role.IDENTIFIER):
-                parts[column.name] = values[column.name].cast(POLARS_TYPES[column.type])
-        return pl.DataFrame(parts)
 
     # artifact ------------------------------------------------------------------------------
 
