@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# the fewest rows a table may have to be synthesized (sources.yml `min_rows`, `anon train
+# --min-rows`): a generator learning from a handful of people reproduces them
+MIN_ROWS = 50
 
 
 class Strict(BaseModel):
@@ -105,6 +108,7 @@ class TableSpec(Strict):
     primary_key: str | None = None
     foreign_keys: tuple[ForeignKey, ...] = ()
     columns: tuple[ColumnSpec, ...] = Field(min_length=1)
+    min_rows: int = Field(default=MIN_ROWS, ge=1)
 
     @field_validator("columns")
     @classmethod

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from pydantic import Field
 
-from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
+from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
     NAME_PATTERN,
     EvaluationSettings,
@@ -38,9 +39,10 @@ from anon_platform.catalog.specs import (
     Thresholds,
 )
 from anon_platform.catalog.yaml_files import load_yaml_spec
-from anon_platform.cli.generators import FORMATS, column_type, read_table
-from anon_platform.errors import CatalogError, SourceDataError
+from anon_platform.errors import SourceDataError
 from anon_platform.gates.results import GateResult
+from anon_platform.sources.files import FORMATS, read_typed_table
+from anon_platform.sources.files import table_schema as shared_table_schema
 from anon_platform.sources.readers import coerce_column
 from anon_platform.storage import atomic_path, write_json
 
@@ -72,7 +74,10 @@ def read_input(path: Path, flag: str) -> pl.DataFrame:
         raise SourceDataError(table, None, f"{flag} file not found: {path}")
     if path.suffix.lower() not in FORMATS:
         raise SourceDataError(table, None, f"{flag} {path} is not a .csv or .parquet file")
-    frame = read_table(path)
+    read = read_typed_table(path, table)
+    for note in read.notes:
+        print(f"note: {note}", file=sys.stderr)
+    frame = read.frame
     if frame.height == 0:
         raise SourceDataError(table, None, f"{flag} {path} has no rows")
     return frame
@@ -82,27 +87,16 @@ def table_schema(
     config: EvaluateConfig, train: pl.DataFrame, target: str | None, source: str
 ) -> TableSchema:
     """The one-table schema: types from the train frame, roles from the config (or attribute)."""
-    target = target or config.target
-    named = [*config.columns, config.primary_key, target]
-    for column in named:
-        if column is not None and column not in train.columns:
-            raise CatalogError(
-                f"column '{column}' is not a column of the train file {source} "
-                f"(columns: {', '.join(train.columns)})"
-            )
-    columns = []
-    for name, dtype in train.schema.items():
-        role = config.columns.get(name, Role.ATTRIBUTE)
-        if name == config.primary_key:
-            role = Role.KEY
-        elif name == target:
-            role = Role.TARGET
-        columns.append(ColumnSchema(name=name, type=column_type(dtype), role=role))
     name = config.name or re.sub(r"\W", "_", Path(source).stem) or "table"
     if not re.match(NAME_PATTERN, name):
         name = f"t_{name}"
-    return TableSchema(
-        name=name, columns=tuple(columns), primary_key=config.primary_key, target=target
+    return shared_table_schema(
+        name,
+        train,
+        f"the train file {source}",
+        roles=config.columns,
+        primary_key=config.primary_key,
+        target=target or config.target,
     )
 
 

@@ -1,7 +1,7 @@
 """`anon train` and `anon generate`: train any registered generator on files, sample from it.
 
     anon train PATH --generator NAME --out DIR [-c config.yml] [--epochs N] [--seed S]
-               [--target COL] [--param KEY=VALUE ...] [--epsilon E] [--delta D]
+               [--target COL] [--param KEY=VALUE ...] [--epsilon E] [--delta D] [--min-rows N]
     anon generate DIR -n N --out PATH [--seed S] [--where COL=VALUE ...] [--format csv|parquet]
 
 PATH is a csv/parquet file (one table) or a folder of them (one table per file, named after the
@@ -13,6 +13,8 @@ file). Without `-c`, column types come from the file and roles are inferred, the
 - obvious direct identifiers by name (name, email, phone, national id, ssn, iban, ...) get role
   `identifier`: they never reach the generator, and `anon generate` fills them with fake values
   of the same kind (anon_platform.generators.identifiers);
+- a string column with at least 20 values, 95 % of them distinct (an account reference not named
+  like an identifier), is an `identifier` too, filled with fake tokens (a note says so);
 - the `--target` column gets role `target`; everything else is an `attribute`.
 
 `-c config.yml` states the tables instead (every key optional except `name`):
@@ -30,14 +32,18 @@ file). Without `-c`, column types come from the file and roles are inferred, the
 
 `--param KEY=VALUE` sets a backend parameter (the value is read as YAML: `3`, `0.5`, `[64, 64]`);
 `--epochs`, `--epsilon` and `--delta` are shorthands for the parameters of those names, which a
-backend without them rejects. `--out` of generate is a .csv/.parquet file for a one-table model,
-else a folder that receives one file per table.
+backend without them rejects. Files are read by anon_platform.sources.files (a `;`, tab or `|`
+separator is sniffed; duplicate column names, infinite numbers and dates in mixed formats are
+refused), and a table with fewer than `--min-rows` rows (default 50) is refused: a generator
+learning from a handful of people reproduces them. `--out` of generate is a .csv/.parquet file
+for a one-table model, else a folder that receives one file per table.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +51,15 @@ import polars as pl
 import yaml
 from pydantic import Field
 
-from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
-from anon_platform.catalog.specs import NAME_PATTERN, ColumnType, ForeignKey, Role, Strict
+from anon_platform.catalog.schema import DatasetSchema, TableSchema
+from anon_platform.catalog.specs import (
+    MIN_ROWS,
+    NAME_PATTERN,
+    ColumnType,
+    ForeignKey,
+    Role,
+    Strict,
+)
 from anon_platform.catalog.yaml_files import load_yaml_spec
 from anon_platform.errors import CatalogError, GeneratorError, SourceDataError
 from anon_platform.generators.identifiers import (
@@ -55,15 +68,25 @@ from anon_platform.generators.identifiers import (
     fill_identifiers,
     infer_kind,
 )
+from anon_platform.sources.files import (
+    FORMATS,
+    column_type,
+    read_typed_table,
+    refuse_too_few_rows,
+    table_schema,
+)
 from anon_platform.storage import read_json, write_json
 
 if TYPE_CHECKING:  # the backends (SDV, torch) load only when a command needs them
     from anon_platform.generators import Generator
     from anon_platform.generators.base import ProgressEvent
 
-FORMATS = {".csv": "csv", ".parquet": "parquet"}
 IDENTIFIERS_FILE = "identifiers.json"
 _ID_LIKE = re.compile(r"(^id$|_id$|[a-z]Id$)")
+# a string column with at least this many values, this share of them distinct, is inferred
+# to be an identifier (one value per person is learned, and sampled, as that person's value)
+NEAR_UNIQUE_RATIO = 0.95
+NEAR_UNIQUE_MIN_VALUES = 20
 
 
 class TableConfig(Strict):
@@ -101,38 +124,27 @@ def input_files(path: Path) -> dict[str, Path]:
     return files
 
 
-def read_table(path: Path) -> pl.DataFrame:
-    """A csv (dates and datetimes parsed) or parquet file as a polars frame."""
-    try:
-        if path.suffix.lower() == ".parquet":
-            return pl.read_parquet(path)
-        return pl.read_csv(path, try_parse_dates=True, infer_schema_length=10_000)
-    except (pl.exceptions.PolarsError, OSError) as err:
-        raise SourceDataError(path.stem, None, f"cannot read {path}: {err}") from None
+def read_frames(files: dict[str, Path], min_rows: int) -> dict[str, pl.DataFrame]:
+    """Each file read and typed (anon_platform.sources.files), its notes printed to stderr;
+    SourceDataError for a table with fewer than `min_rows` rows."""
+    frames = {}
+    for name, path in files.items():
+        read = read_typed_table(path, name)
+        for note in read.notes:
+            print(f"note: {note}", file=sys.stderr)
+        refuse_too_few_rows(name, read.frame.height, min_rows)
+        frames[name] = read.frame
+    return frames
 
 
-def column_type(dtype: pl.DataType) -> ColumnType:
-    """The catalog type of a polars dtype (anything exotic is treated as a string)."""
-    if dtype.is_integer():
-        return ColumnType.INTEGER
-    if dtype.is_float():
-        return ColumnType.FLOAT
-    if dtype == pl.Boolean:
-        return ColumnType.BOOLEAN
-    if dtype == pl.Date:
-        return ColumnType.DATE
-    if isinstance(dtype, pl.Datetime):
-        return ColumnType.DATETIME
-    return ColumnType.STRING
-
-
-def conform_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Columns cast to the polars types the platform uses for their catalog types."""
-    from anon_platform.sources.readers import POLARS_TYPES
-
-    return frame.select(
-        pl.col(name).cast(POLARS_TYPES[column_type(dtype)], strict=False)
-        for name, dtype in frame.schema.items()
+def near_unique(series: pl.Series) -> bool:
+    """A string column whose values are (almost) all different, like an account reference:
+    at least NEAR_UNIQUE_MIN_VALUES values, of which a NEAR_UNIQUE_RATIO share distinct."""
+    values = series.drop_nulls()
+    return (
+        series.dtype == pl.String
+        and values.len() >= NEAR_UNIQUE_MIN_VALUES
+        and values.n_unique() >= NEAR_UNIQUE_RATIO * values.len()
     )
 
 
@@ -147,7 +159,8 @@ def _is_unique_key(series: pl.Series) -> bool:
 def infer_table(
     name: str, frame: pl.DataFrame, target: str | None
 ) -> tuple[TableConfig, dict[str, FakeKind]]:
-    """Primary key, roles and fake-value kinds inferred from names and values of one table."""
+    """Primary key, roles and fake-value kinds inferred from names and values of one table:
+    identifiers by name (fake of that kind) and near-unique string columns (fake tokens)."""
     primary_key = next(
         (c for c in frame.columns if _ID_LIKE.search(c) and _is_unique_key(frame[c])), None
     )
@@ -157,6 +170,8 @@ def infer_table(
         if column == primary_key:
             continue
         kind = infer_kind(column)
+        if kind is None and near_unique(frame[column]):
+            kind = "token"
         if kind is not None and column != target:
             roles[column] = Role.IDENTIFIER
             fake[column] = kind
@@ -195,25 +210,16 @@ def load_config(path: Path) -> TrainConfig:
     return load_yaml_spec(path, TrainConfig)
 
 
-def table_schema(config: TableConfig, frame: pl.DataFrame) -> TableSchema:
+def config_schema(config: TableConfig, frame: pl.DataFrame, path: Path) -> TableSchema:
     """The TableSchema of a frame under a table config (checking that named columns exist)."""
-    named = [config.primary_key, config.target, *config.roles, *config.fake]
-    named += [fk.column for fk in config.foreign_keys]
-    for column in named:
-        if column is not None and column not in frame.columns:
-            raise CatalogError(f"table '{config.name}': no column '{column}' in the data")
-    keys = {config.primary_key, *(fk.column for fk in config.foreign_keys)}
-    columns = []
-    for column, dtype in frame.schema.items():
-        role = config.roles.get(column, Role.ATTRIBUTE)
-        if column in keys:
-            role = Role.KEY
-        elif column == config.target:
-            role = Role.TARGET
-        columns.append(ColumnSchema(name=column, type=column_type(dtype), role=role))
-    return TableSchema(
-        name=config.name,
-        columns=tuple(columns),
+    for column in config.fake:
+        if column not in frame.columns:
+            raise CatalogError(f"table '{config.name}': no column '{column}' in {path}")
+    return table_schema(
+        config.name,
+        frame,
+        str(path),
+        roles=config.roles,
         primary_key=config.primary_key,
         foreign_keys=config.foreign_keys,
         target=config.target,
@@ -221,9 +227,10 @@ def table_schema(config: TableConfig, frame: pl.DataFrame) -> TableSchema:
 
 
 def build_dataset(
-    path: Path, config_path: Path | None, target: str | None
+    path: Path, config_path: Path | None, target: str | None, min_rows: int = MIN_ROWS
 ) -> tuple[DatasetSchema, dict[str, pl.DataFrame], dict[str, dict[str, FakeKind]]]:
-    """The schema, the frames and the fake-value kinds of identifier columns for `anon train`."""
+    """The schema, the frames and the fake-value kinds of identifier columns for `anon train`;
+    SourceDataError for a file the reader refuses or a table below `min_rows` rows."""
     files = input_files(path)
     if config_path is not None:
         config = load_config(config_path)
@@ -233,7 +240,7 @@ def build_dataset(
                 f"{config_path}: table(s) {unknown} have no file under {path} "
                 f"(found: {', '.join(files)})"
             )
-        frames = {t.name: conform_frame(read_table(files[t.name])) for t in config.tables}
+        frames = read_frames({t.name: files[t.name] for t in config.tables}, min_rows)
         tables = {t.name: t for t in config.tables}
         fakes = {
             t.name: {
@@ -245,14 +252,23 @@ def build_dataset(
         }
         name = config.name or path.stem
     else:
-        frames = {n: conform_frame(read_table(p)) for n, p in files.items()}
+        frames = read_frames(files, min_rows)
         if target is not None and not any(target in f.columns for f in frames.values()):
             raise CatalogError(f"--target '{target}' is not a column of {path}")
         inferred = {n: infer_table(n, f, target) for n, f in frames.items()}
         tables = infer_foreign_keys({n: t for n, (t, _) in inferred.items()}, frames)
         fakes = {n: fake for n, (_, fake) in inferred.items()}
+        for table_name, fake in fakes.items():
+            for column in [c for c in fake if infer_kind(c) is None]:
+                print(
+                    f"note: table '{table_name}', column '{column}': near-unique "
+                    f"({frames[table_name][column].n_unique():,} distinct values in "
+                    f"{frames[table_name].height:,} rows), so inferred as an identifier (never "
+                    "learned, filled with fake tokens); give it a role with -c config.yml",
+                    file=sys.stderr,
+                )
         name = re.sub(r"\W", "_", path.stem) or "dataset"
-    schemas = tuple(table_schema(tables[n], frames[n]) for n in tables)
+    schemas = tuple(config_schema(tables[n], frames[n], files[n]) for n in tables)
     roots = [t.name for t in schemas if not t.foreign_keys]
     if len(roots) != 1:
         raise CatalogError(
@@ -354,7 +370,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--out {out} exists and is not a model folder; give a new or empty folder"
         )
     config = Path(args.config) if args.config else None
-    schema, frames, fakes = build_dataset(Path(args.path), config, args.target)
+    schema, frames, fakes = build_dataset(Path(args.path), config, args.target, args.min_rows)
     print(describe_schema(schema, frames, fakes))
     model = backend(schema, params, args.seed)
     bar = ProgressBar()
@@ -483,6 +499,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--delta", type=float, help="shorthand for --param delta=D")
     train.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     train.add_argument("--target", help="column with role target (label for utility)")
+    train.add_argument(
+        "--min-rows",
+        type=int,
+        default=MIN_ROWS,
+        help=f"refuse a table with fewer rows (default {MIN_ROWS}: a generator learning from "
+        "a handful of people reproduces them)",
+    )
     train.add_argument(
         "--param", action="append", metavar="KEY=VALUE", help="a backend parameter (repeatable)"
     )

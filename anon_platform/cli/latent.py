@@ -12,29 +12,28 @@ anon encoder train PATH --out DIR [--target COL] [--bottleneck sparse|dense] [--
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
 
-from anon_platform.catalog.schema import ColumnSchema, TableSchema
-from anon_platform.catalog.specs import ColumnType, LatentSettings, Role
+from anon_platform.catalog.specs import LatentSettings
 from anon_platform.latent import pipeline
 from anon_platform.latent.errors import EncoderError
-from anon_platform.latent.export import column_types_from_frame
+from anon_platform.sources.files import read_typed_table, table_schema
 
 
 def read_table(path: str) -> pl.DataFrame:
-    """A csv or parquet file as a frame; EncoderError when it is missing or unreadable."""
+    """A csv or parquet file read and typed by anon_platform.sources.files (its notes printed
+    to stderr); EncoderError when it is missing, SourceDataError when the reader refuses it."""
     file = Path(path)
     if not file.is_file():
         raise EncoderError(f"{file}: file not found")
-    try:
-        if file.suffix.lower() == ".parquet":
-            return pl.read_parquet(file)
-        return pl.read_csv(file, infer_schema_length=10_000, try_parse_dates=True)
-    except (pl.exceptions.PolarsError, OSError) as err:
-        raise EncoderError(f"{file}: cannot read it as csv/parquet: {err}") from err
+    read = read_typed_table(file)
+    for note in read.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return read.frame
 
 
 def write_table(frame: pl.DataFrame, path: str) -> Path:
@@ -88,19 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if column is not None and column not in frame.columns:
             raise EncoderError(f"{args.path}: no column '{column}' (columns: {frame.columns})")
     frame = frame.drop(args.exclude)
-    types = column_types_from_frame(frame)
-    table = TableSchema(
-        name=Path(args.path).stem,
-        columns=tuple(
-            ColumnSchema(
-                name=name,
-                type=ColumnType(kind),
-                role=Role.TARGET if name == args.target else Role.ATTRIBUTE,
-            )
-            for name, kind in types.items()
-        ),
-        target=args.target,
-    )
+    table = table_schema(Path(args.path).stem, frame, args.path, target=args.target)
     trained = pipeline.train_encoder(frame, table, settings, args.seed)
     out = pipeline.save_encoder(trained, Path(args.out), None)
     card = trained.card

@@ -22,12 +22,19 @@ from anon_platform.catalog.schema import TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
 from anon_platform.errors import GeneratorError
 from anon_platform.generators.base import Generator, GeneratorParams, Progress, ProgressEvent
+from anon_platform.generators.protection import (
+    GUARD_RARE_CATEGORIES,
+    ProtectionParams,
+    apply_value_guards,
+    fit_value_guards,
+    protection_record,
+)
 from anon_platform.generators.sdv_backends import MAX_CODES, SDTYPES, Distribution
 from anon_platform.generators.table_by_table import fresh_keys, from_pandas, to_pandas
 from anon_platform.sources.readers import POLARS_TYPES
 
 
-class HMAParams(GeneratorParams):
+class HMAParams(ProtectionParams):
     default_distribution: Distribution = "beta"
 
 
@@ -104,6 +111,7 @@ class HMAGenerator(Generator):
             )
         progress(ProgressEvent(0, 1, message="fitting HMA (one step: no epochs)"))
         self.synthesizer.fit(frames)
+        self.guards = fit_value_guards(self.schema.tables, tables, self.config)
         progress(ProgressEvent(1, 1, message="HMA fitted"))
 
     def _sample(self, root_rows: int) -> dict[str, pl.DataFrame]:
@@ -145,10 +153,14 @@ class HMAGenerator(Generator):
                     if c.role != Role.IDENTIFIER
                 }
             out[table.name] = pl.DataFrame(parts)
-        return out
+        return apply_value_guards(self.guards, out, int(np.random.randint(0, 2**31 - 1)))
 
     def _state(self) -> Any:
-        return {"synthesizer": self.synthesizer}
+        return {"synthesizer": self.synthesizer, "guards": self.guards}
 
     def _restore(self, state: Any) -> None:
         self.synthesizer = state["synthesizer"]
+        self.guards = state.get("guards", {})
+
+    def _card_extras(self) -> dict[str, Any]:
+        return {"value_protection": protection_record(self.config, GUARD_RARE_CATEGORIES)}

@@ -172,9 +172,8 @@ class TorchSdvGenerator(TableByTableGenerator):
         return torch_device(self.config.device)
 
     def _synthesizer_kwargs(self) -> dict[str, Any]:
-        config = self.config.model_dump()
+        config = self.config.model_dump(exclude=set(TableByTableParams.model_fields))
         config.pop("device")
-        config.pop("parent_context")
         return config
 
     def _fit_table(self, table: TableSchema, frame: pd.DataFrame) -> Any:
@@ -230,7 +229,10 @@ class CTGANGenerator(TorchSdvGenerator):
     loop_module: ClassVar[Any] = ctgan_loop
 
     def _card_extras(self) -> dict[str, Any]:
-        return {"loss": "CTGAN generator loss per epoch (last step of the epoch)"}
+        return {
+            **super()._card_extras(),
+            "loss": "CTGAN generator loss per epoch (last step of the epoch)",
+        }
 
 
 class TVAEGenerator(TorchSdvGenerator):
@@ -250,4 +252,4 @@ class TVAEGenerator(TorchSdvGenerator):
         return config
 
     def _card_extras(self) -> dict[str, Any]:
-        return {"loss": "TVAE mean batch loss per epoch"}
+        return {**super()._card_extras(), "loss": "TVAE mean batch loss per epoch"}

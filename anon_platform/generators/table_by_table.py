@@ -39,7 +39,14 @@ from sklearn.neighbors import NearestNeighbors
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.base import Generator, GeneratorParams, Progress, ProgressEvent
+from anon_platform.generators.base import Generator, Progress, ProgressEvent
+from anon_platform.generators.protection import (
+    GUARD_RARE_CATEGORIES,
+    ProtectionParams,
+    apply_value_guards,
+    fit_value_guards,
+    protection_record,
+)
 from anon_platform.sources.readers import POLARS_TYPES
 
 PARENT_PREFIX = "__parent__"
@@ -102,8 +109,9 @@ def assemble_table(
     return pl.DataFrame(parts)
 
 
-class TableByTableParams(GeneratorParams):
-    """Parameters every table-by-table backend has (see the module docstring)."""
+class TableByTableParams(ProtectionParams):
+    """Parameters every table-by-table backend has (see the module docstring), value
+    protection included (anon_platform.generators.protection)."""
 
     parent_context: bool = True
 
@@ -247,6 +255,7 @@ class TableByTableGenerator(Generator):
         self.models: dict[str, Any] = {}
         self.child_counts: dict[str, np.ndarray] = {}
         self.encoders: dict[str, ContextEncoder] = {}
+        self.guards = fit_value_guards(self.schema.tables, tables, self.config)
         for table in self.schema.ordered():
             if len(table.foreign_keys) > 1:
                 raise GeneratorError(
@@ -330,7 +339,7 @@ class TableByTableGenerator(Generator):
                     fk_values = parent_ids.gather(np.repeat(np.arange(len(parent_ids)), per_parent))
             bodies[table.name] = body
             out[table.name] = assemble_table(table, body, n_rows, fk_values)
-        return out
+        return apply_value_guards(self.guards, out, int(rng.integers(0, 2**31 - 1)))
 
     def _sample_body(self, table: TableSchema, learned: TableSchema, n_rows: int) -> pl.DataFrame:
         columns = list(learned.columns)
@@ -342,12 +351,21 @@ class TableByTableGenerator(Generator):
         return from_pandas(self._sample_table(model, learned, n_rows), columns)
 
     def _state(self) -> Any:
-        return {"models": self.models, "child_counts": self.child_counts, "encoders": self.encoders}
+        return {
+            "models": self.models,
+            "child_counts": self.child_counts,
+            "encoders": self.encoders,
+            "guards": self.guards,
+        }
 
     def _restore(self, state: Any) -> None:
         self.models = state["models"]
         self.child_counts = state["child_counts"]
         self.encoders = state.get("encoders", {})
+        self.guards = state.get("guards", {})
+
+    def _card_extras(self) -> dict[str, Any]:
+        return {"value_protection": protection_record(self.config, GUARD_RARE_CATEGORIES)}
 
     @abc.abstractmethod
     def _fit_table(self, table: TableSchema, frame: pd.DataFrame) -> Any:

@@ -7,6 +7,7 @@ by value: raw values of identifier and sensitive columns must not reach logs.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -14,27 +15,22 @@ import polars as pl
 
 from anon_platform.catalog.specs import ColumnType, FileLocation, SqlLocation, TableSpec
 from anon_platform.errors import SourceDataError
+from anon_platform.sources.files import (
+    POLARS_TYPES,
+    date_layouts,
+    nan_to_null,
+    read_file,
+    refuse_mixed_dates,
+    refuse_non_finite,
+    refuse_too_few_rows,
+    rows_text,
+)
 
-POLARS_TYPES: dict[ColumnType, pl.DataType] = {
-    ColumnType.STRING: pl.String(),
-    ColumnType.INTEGER: pl.Int64(),
-    ColumnType.FLOAT: pl.Float64(),
-    ColumnType.BOOLEAN: pl.Boolean(),
-    ColumnType.DATE: pl.Date(),
-    ColumnType.DATETIME: pl.Datetime("us"),
-}
+_LOG = logging.getLogger(__name__)
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _DATETIME_FORMATS = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
-_MAX_ROWS_SHOWN = 5
-
-
-def _rows(mask: pl.Series) -> str:
-    """'rows 3, 17 and 4 more' (1-based data rows) for a boolean mask."""
-    idx = (mask.arg_true() + 1).to_list()
-    shown = ", ".join(str(i) for i in idx[:_MAX_ROWS_SHOWN])
-    more = f" and {len(idx) - _MAX_ROWS_SHOWN} more" if len(idx) > _MAX_ROWS_SHOWN else ""
-    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
+_rows = rows_text
 
 
 def _parse_strings(series: pl.Series, column_type: ColumnType) -> pl.Series:
@@ -63,7 +59,9 @@ def _parse_strings(series: pl.Series, column_type: ColumnType) -> pl.Series:
 
 
 def coerce_column(table: str, series: pl.Series, column_type: ColumnType) -> pl.Series:
-    """`series` converted to the declared type; a value that does not convert is an error."""
+    """`series` converted to the declared type; a value that does not convert is an error, and
+    so is an infinite number (NaN is read as a missing value); dates in more than one layout
+    are refused as such."""
     target = POLARS_TYPES[column_type]
     if series.dtype == pl.String and column_type != ColumnType.STRING:
         converted = _parse_strings(series, column_type)
@@ -79,6 +77,14 @@ def coerce_column(table: str, series: pl.Series, column_type: ColumnType) -> pl.
         failed = converted.is_null() & series.is_not_null()
         if column_type == ColumnType.INTEGER and series.dtype.is_float():
             failed = failed | (series.is_not_null() & (series != series.round(0)))
+    if (
+        failed.any()
+        and series.dtype == pl.String
+        and column_type in (ColumnType.DATE, ColumnType.DATETIME)
+    ):
+        layouts = date_layouts(series.drop_nulls().str.strip_chars())
+        if layouts is not None:
+            refuse_mixed_dates(table, series.name, layouts)
     if failed.any():
         raise SourceDataError(
             table,
@@ -86,7 +92,9 @@ def coerce_column(table: str, series: pl.Series, column_type: ColumnType) -> pl.
             f"{int(failed.sum())} value(s) are not of declared type {column_type.value} "
             f"({_rows(failed)})",
         )
-    return converted.cast(target).alias(series.name)
+    converted = nan_to_null(converted.cast(target)).alias(series.name)
+    refuse_non_finite(table, converted)
+    return converted
 
 
 def _check_columns(spec: TableSpec, found: list[str]) -> None:
@@ -110,12 +118,14 @@ def _check_columns(spec: TableSpec, found: list[str]) -> None:
 def conform(spec: TableSpec, frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` with exactly the declared columns, in order, of the declared types.
 
-    Raises SourceDataError for missing or unknown columns, an empty table, unconvertible values,
-    nulls in a non-nullable column, and null or duplicate primary keys.
+    Raises SourceDataError for missing or unknown columns, an empty table or one with fewer
+    than `spec.min_rows` rows, unconvertible or infinite values, dates in mixed layouts, nulls
+    in a non-nullable column, and null or duplicate primary keys.
     """
     _check_columns(spec, frame.columns)
     if frame.height == 0:
         raise SourceDataError(spec.name, None, "the table is empty (0 rows)")
+    refuse_too_few_rows(spec.name, frame.height, spec.min_rows)
     columns = [coerce_column(spec.name, frame[c.name], c.type) for c in spec.columns]
     result = pl.DataFrame(columns)
     for column in spec.columns:
@@ -158,16 +168,10 @@ def check_foreign_keys(
 
 
 def _read_file(spec: TableSpec, path: Path, file_format: str) -> pl.DataFrame:
-    if not path.is_file():
-        raise SourceDataError(spec.name, None, f"source file not found: {path}")
-    try:
-        if file_format == "parquet":
-            return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema=False, raise_if_empty=False)
-    except (pl.exceptions.PolarsError, OSError) as err:
-        raise SourceDataError(
-            spec.name, None, f"cannot read {file_format} file {path}: {err}"
-        ) from err
+    read = read_file(spec.name, path, file_format)
+    for note in read.notes:  # e.g. a sniffed separator
+        _LOG.warning("table '%s': %s", spec.name, note)
+    return read.frame
 
 
 def database_url(location: SqlLocation) -> str:

@@ -35,10 +35,10 @@ import polars as pl
 from anon_platform.catalog.schema import ColumnSchema
 from anon_platform.catalog.specs import ColumnType
 from anon_platform.errors import GeneratorError
+from anon_platform.generators.protection import RARE_PLACEHOLDER
 from anon_platform.sources.readers import POLARS_TYPES
 
 ValueMode = Literal["frequent_values", "uniform", "training_values"]
-RARE_PLACEHOLDER = "rare"
 NUMERIC_TYPES = (ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DATE, ColumnType.DATETIME)
 MICROSECONDS = 1_000_000
 

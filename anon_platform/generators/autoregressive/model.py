@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import polars as pl
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
@@ -42,12 +42,13 @@ from anon_platform.generators.autoregressive.encoding import (
 from anon_platform.generators.autoregressive.network import OrderedMADE, sample_codes
 from anon_platform.generators.autoregressive.training import TrainingPlan, train
 from anon_platform.generators.base import Generator, GeneratorParams, Progress
+from anon_platform.generators.protection import ProtectionParams, protection_record
 from anon_platform.generators.table_by_table import assemble_table
 
 COUNT_PREFIX = "__children__"
 
 
-class AutoregressiveParams(GeneratorParams):
+class AutoregressiveParams(ProtectionParams):
     """Parameters of `autoregressive` (see benchmarks/RESULTS.md for what the defaults measure)."""
 
     # 30 epochs at 0.005: 16 s on diamonds (43,000 rows) on 2 idle cores, quality 0.969 against
@@ -66,21 +67,10 @@ class AutoregressiveParams(GeneratorParams):
     embedding_size: int = Field(default=16, ge=2, le=512)
     bins: int = Field(default=50, ge=2, le=2000, description="numeric bins per column, at most")
     max_categories: int = Field(default=1000, ge=1, le=100_000)
-    rare_category_k: int = Field(
-        default=20, ge=2, le=100_000, description="fewer training rows: never emitted as itself"
-    )
-    quantile_low: float = Field(default=0.005, ge=0.0, lt=0.5)
-    quantile_high: float = Field(default=0.995, gt=0.5, le=1.0)
     value_mode: ValueMode = "frequent_values"
     validation_fraction: float = Field(default=0.1, ge=0.0, lt=0.5)
     sample_chunk_rows: int = Field(default=50_000, ge=100, le=10_000_000)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> AutoregressiveParams:
-        if self.quantile_low >= self.quantile_high:
-            raise ValueError("quantile_low must be below quantile_high")
-        return self
 
 
 @dataclass
@@ -345,10 +335,7 @@ class AutoregressiveGenerator(Generator):
         c = self.config
         return {
             "value_protection": {
-                "rare_category_k": c.rare_category_k,
-                "rare_categories": "merged into a rare bucket that emits a frequent category",
-                "numeric_range_quantiles": [c.quantile_low, c.quantile_high],
-                "numeric_values_outside_range": "never emitted",
+                **protection_record(c, "merged into a rare bucket that emits a frequent category"),
                 "within_bin_values": c.value_mode,
                 "nulls": "modelled as their own category",
             },

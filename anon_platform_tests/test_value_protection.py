@@ -1,0 +1,185 @@
+"""One value protection for every backend: a category held by fewer than `rare_category_k`
+training rows and a number outside the [quantile_low, quantile_high] training range are never
+emitted, by the SDV backends as by `autoregressive`, with the same model-card record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
+from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.cli.main import main
+from anon_platform.errors import GeneratorError
+from anon_platform.generators import generator_class
+from anon_platform.generators.protection import (
+    RARE_PLACEHOLDER,
+    ProtectionParams,
+    fit_value_guard,
+)
+from anon_platform.storage import read_json
+from anon_platform_tests.conftest import read_demo_csv, write_small_demo
+
+PEOPLE = 300
+
+
+def people() -> pl.DataFrame:
+    """300 demo customers: id, occupation, income, a birth date and one token per person."""
+    frame = read_demo_csv("customers").head(PEOPLE)
+    return frame.select(
+        pl.col("customer_id").cast(pl.Int64),
+        "occupation",
+        pl.col("income").cast(pl.Float64),
+        pl.col("date_of_birth").str.to_date(),
+        (pl.lit("AC-") + pl.col("customer_id").str.reverse()).alias("account_ref"),
+    )
+
+
+def schema_of(frame: pl.DataFrame) -> DatasetSchema:
+    types = {
+        pl.Int64: ColumnType.INTEGER,
+        pl.Float64: ColumnType.FLOAT,
+        pl.Date: ColumnType.DATE,
+        pl.String: ColumnType.STRING,
+    }
+    columns = tuple(
+        ColumnSchema(name=n, type=types[d], role=Role.KEY if n == "customer_id" else Role.ATTRIBUTE)
+        for n, d in frame.schema.items()
+    )
+    table = TableSchema(name="people", columns=columns, primary_key="customer_id")
+    return DatasetSchema(name="people", tables=(table,))
+
+
+def rare_occupations(frame: pl.DataFrame, k: int) -> list[str]:
+    counts = frame["occupation"].drop_nulls().value_counts()
+    return counts.filter(pl.col("count") < k)["occupation"].to_list()
+
+
+def quantile_range(series: pl.Series, low: float, high: float) -> tuple[float, float]:
+    values = series.drop_nulls().to_physical().cast(pl.Float64).sort().to_numpy()
+    return tuple(np.quantile(values, [low, high], method="lower"))  # type: ignore[return-value]
+
+
+# --- the guard itself -----------------------------------------------------------------------
+
+
+def test_the_guard_replaces_rare_and_unique_categories_and_out_of_range_numbers() -> None:
+    train = people()
+    params = ProtectionParams()
+    guard = fit_value_guard(schema_of(train).root, train, params)
+    # a "synthetic" table that copies training rows, rare categories and extremes included
+    copied = guard.apply(train, seed=1)
+    assert not copied["account_ref"].is_in(train["account_ref"].implode()).any()
+    assert (copied["account_ref"] == RARE_PLACEHOLDER).all()
+    rare = rare_occupations(train, params.rare_category_k)
+    assert rare, "the demo customers have occupations held by fewer than 20 people"
+    assert not copied["occupation"].is_in(rare).any()
+    for column in ("income", "date_of_birth"):
+        low, high = quantile_range(train[column], params.quantile_low, params.quantile_high)
+        values = copied[column].drop_nulls().to_physical().cast(pl.Float64)
+        assert values.min() >= low and values.max() <= high
+        inside = train[column].to_physical().cast(pl.Float64).is_between(low, high)
+        assert (copied[column].filter(inside) == train[column].filter(inside)).all()
+
+
+def test_the_guard_keeps_nulls_and_frequent_categories() -> None:
+    train = people()
+    guard = fit_value_guard(schema_of(train).root, train, ProtectionParams())
+    frequent = train.filter(~pl.col("occupation").is_in(rare_occupations(train, 20)))
+    kept = guard.apply(frequent.with_columns(pl.lit(None).cast(pl.Float64).alias("income")), 2)
+    assert kept["occupation"].to_list() == frequent["occupation"].to_list()
+    assert kept["income"].null_count() == frequent.height
+
+
+@pytest.mark.parametrize("backend", ["gaussian_copula", "ctgan", "tvae", "hma"])
+def test_sdv_backends_take_the_protection_settings_and_refuse_a_k_below_2(backend: str) -> None:
+    generator_class(backend).validate_params({"rare_category_k": 5, "quantile_high": 0.99})
+    with pytest.raises(GeneratorError, match="rare_category_k"):
+        generator_class(backend).validate_params({"rare_category_k": 1})
+
+
+# --- every backend --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["gaussian_copula", "tvae", "hma"])
+def test_sdv_backends_never_emit_rare_categories_or_out_of_range_values(backend: str) -> None:
+    train = people()
+    params = {"epochs": 2} if backend == "tvae" else {}
+    model = generator_class(backend)(schema_of(train), params, 0)
+    model.fit({"people": train})
+    synthetic = model.sample(PEOPLE, seed=3)["people"]
+    assert synthetic.height == PEOPLE
+    assert not synthetic["account_ref"].is_in(train["account_ref"].implode()).any()
+    assert not synthetic["occupation"].is_in(rare_occupations(train, 20)).any()
+    for column in ("income", "date_of_birth"):
+        low, high = quantile_range(train[column], 0.005, 0.995)
+        values = synthetic[column].drop_nulls().to_physical().cast(pl.Float64)
+        assert values.min() >= low and values.max() <= high
+    record = model.card["value_protection"]
+    assert record["rare_category_k"] == 20
+    assert record["numeric_range_quantiles"] == [0.005, 0.995]
+    assert record["numeric_values_outside_range"] == "never emitted"
+
+
+def test_every_backend_records_the_same_value_protection_settings() -> None:
+    from anon_platform.generators.autoregressive import AutoregressiveGenerator
+
+    train = people()
+    shared = {"rare_category_k": 30, "quantile_low": 0.01, "quantile_high": 0.99}
+    records = {}
+    for backend in ("gaussian_copula", "autoregressive"):
+        extra = {"epochs": 1} if backend == "autoregressive" else {}
+        model = generator_class(backend)(schema_of(train), {**shared, **extra}, 0)
+        model.fit({"people": train})
+        records[backend] = model.card["value_protection"]
+    assert generator_class("autoregressive") is AutoregressiveGenerator
+    common = ("rare_category_k", "numeric_range_quantiles", "numeric_values_outside_range")
+    for key in common:
+        assert records["gaussian_copula"][key] == records["autoregressive"][key]
+    assert records["gaussian_copula"]["rare_category_k"] == 30
+
+
+def test_a_multi_table_model_protects_every_table(tmp_path: Path) -> None:
+    write_small_demo(tmp_path, 120)
+    customers = pl.read_csv(tmp_path / "customers.csv", try_parse_dates=True)
+    transactions = pl.read_csv(tmp_path / "transactions.csv", try_parse_dates=True)
+    out = tmp_path / "model"
+    assert main(["train", str(tmp_path), "--generator", "hma", "--out", str(out)]) == 0
+    assert main(["generate", str(out), "-n", "100", "--out", str(tmp_path / "syn")]) == 0
+    synthetic = pl.read_csv(tmp_path / "syn" / "transactions.csv", try_parse_dates=True)
+    low, high = quantile_range(transactions["amount"], 0.005, 0.995)
+    assert synthetic["amount"].min() >= low and synthetic["amount"].max() <= high
+    syn_customers = pl.read_csv(tmp_path / "syn" / "customers.csv", try_parse_dates=True)
+    assert not syn_customers["occupation"].is_in(rare_occupations(customers, 20)).any()
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_cli_gaussian_copula_no_longer_emits_a_column_of_one_token_per_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = people()
+    train.write_csv(tmp_path / "people.csv")
+    # the column is declared a plain attribute, so only value protection stands in the way
+    config = tmp_path / "people.yml"
+    config.write_text(
+        "tables:\n  - name: people\n    primary_key: customer_id\n"
+        "    roles: {account_ref: attribute}\n"
+    )
+    model = tmp_path / "model"
+    code = main(
+        ["train", str(tmp_path / "people.csv"), "-c", str(config),
+         "--generator", "gaussian_copula", "--out", str(model)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    out = tmp_path / "synthetic.csv"
+    assert main(["generate", str(model), "-n", str(PEOPLE), "--out", str(out)]) == 0
+    emitted = pl.read_csv(out, infer_schema=False)["account_ref"]
+    assert emitted.len() == PEOPLE
+    assert not emitted.is_in(train["account_ref"].implode()).any()
+    card = read_json(model / "model.json")
+    assert card["value_protection"]["rare_category_k"] == 20
