@@ -33,7 +33,12 @@ class GeneratorError(AnonPlatformError):
 
 
 class ReleaseError(AnonPlatformError):
-    """A release cannot be written (the release zone is left untouched)."""
+    """A release cannot be written (the release zone is left untouched). `reasons` are the
+    lines the audit log records: failed expectations or the stale artifact, never raw values."""
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or [message]
 
 
 class GateError(AnonPlatformError):

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from anon_platform.jobs import DATASET_TAG
 from anon_platform.storage import Zones, atomic_path
 
 GPU_POOL = "gpu"
@@ -19,7 +20,14 @@ LOCAL_INSTANCE_CONFIG = {
         "class": "QueuedRunCoordinator",
     },
     "concurrency": {
-        "runs": {"max_concurrent_runs": 2},
+        "runs": {
+            "max_concurrent_runs": 2,
+            # one run per dataset at a time (every dataset run carries the `dataset` tag);
+            # a second run of the same dataset waits in the queue until the first ends
+            "tag_concurrency_limits": [
+                {"key": DATASET_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+            ],
+        },
         # the gpu pool gets limit 1 explicitly (ensure_instance); this default covers any other
         "pools": {"default_limit": 1},
     },

@@ -6,6 +6,9 @@ from __future__ import annotations
 import dagster as dg
 
 FULL_EVALUATION_TAG = "anon/evaluation"
+# every run of one dataset carries it; the instance runs one run per value at a time
+# (instance.py and docker/dagster.yaml: concurrency.runs.tag_concurrency_limits)
+DATASET_TAG = "dataset"
 REFRESH_JOB = "refresh_all"
 EVALUATION_JOB = "full_evaluation"
 
@@ -30,7 +33,7 @@ def pipeline_job(dataset: str) -> dg.UnresolvedAssetJobDefinition:
         pipeline_job_name(dataset),
         selection=dg.AssetSelection.key_prefixes([dataset]),
         description=f"Materialize `{dataset}` from raw tables to a gated release.",
-        tags={"dataset": dataset},
+        tags={DATASET_TAG: dataset},
     )
 
 
@@ -41,7 +44,7 @@ def retrain_job(dataset: str) -> dg.UnresolvedAssetJobDefinition:
         retrain_job_name(dataset),
         selection=dg.AssetSelection.key_prefixes([dataset]) & not_released(),
         description=f"Retrain `{dataset}` after a source change (up to the gated reports).",
-        tags={"dataset": dataset},
+        tags={DATASET_TAG: dataset},
     )
 
 

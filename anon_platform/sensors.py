@@ -8,7 +8,7 @@ import dagster as dg
 
 from anon_platform.automation import check_sources
 from anon_platform.catalog import Catalog
-from anon_platform.jobs import retrain_job_name
+from anon_platform.jobs import DATASET_TAG, retrain_job_name
 from anon_platform.resources import AnonHome
 
 SOURCE_DIGEST_TAG = "anon/source_digest"
@@ -51,7 +51,7 @@ def source_changes_sensor(
                     dg.RunRequest(
                         run_key=f"{dataset}:{check.digest[:16]}",
                         job_name=retrain_job_name(dataset),
-                        tags={"dataset": dataset, SOURCE_DIGEST_TAG: check.digest[:16]},
+                        tags={DATASET_TAG: dataset, SOURCE_DIGEST_TAG: check.digest[:16]},
                     )
                 )
             cursor[dataset] = state
@@ -64,18 +64,24 @@ def source_changes_sensor(
     return source_changes
 
 
-def release_automation_sensor(catalog: Catalog) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the release assets' automation conditions (releases.yml `auto_release`): on
-    by default exactly when some dataset allows automated releases. Without it Dagster's
-    default automation sensor would have to be switched on by hand in the UI."""
-    wanted = any(release.auto_release for release in catalog.releases.values())
-    return dg.AutomationConditionSensorDefinition(
-        "release_automation",
-        target=dg.AssetSelection.groups("release"),
-        default_status=(
-            dg.DefaultSensorStatus.RUNNING if wanted else dg.DefaultSensorStatus.STOPPED
-        ),
-        minimum_interval_seconds=30,
-        description="Releases a dataset by declarative automation where releases.yml sets "
-        "auto_release: true, once every blocking check upstream passed.",
-    )
+def release_automation_sensors(catalog: Catalog) -> list[dg.AutomationConditionSensorDefinition]:
+    """One sensor per dataset evaluating its release assets' automation conditions (releases.yml
+    `auto_release`): on by default exactly when the dataset allows automated releases. Its runs
+    carry the dataset tag, so they queue behind any other run of the dataset. Without it
+    Dagster's default automation sensor would have to be switched on by hand in the UI."""
+    return [
+        dg.AutomationConditionSensorDefinition(
+            f"{dataset}_release_automation",
+            target=dg.AssetSelection.groups("release") & dg.AssetSelection.key_prefixes([dataset]),
+            run_tags={DATASET_TAG: dataset},
+            default_status=(
+                dg.DefaultSensorStatus.RUNNING
+                if release.auto_release
+                else dg.DefaultSensorStatus.STOPPED
+            ),
+            minimum_interval_seconds=30,
+            description=f"Releases `{dataset}` by declarative automation where releases.yml sets "
+            "auto_release: true, once every blocking check upstream passed.",
+        )
+        for dataset, release in catalog.releases.items()
+    ]

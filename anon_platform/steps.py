@@ -7,6 +7,7 @@ rerun and inspected on its own. Dagster assets and the CLI are thin shells over 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,33 +15,33 @@ from typing import Any
 
 import polars as pl
 
+from anon_platform import evidence
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.catalog.specs import EvaluationSettings
+from anon_platform.common.progress import Progress
 from anon_platform.copy_filter import remove_unique_row_copies
 from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
-from anon_platform.generators.base import Progress
 from anon_platform.generators.identifiers import fill_release_identifiers
 from anon_platform.prepare import check_integrity, split_dataset
-from anon_platform.release import record_attempt, write_release
+from anon_platform.release import ReleaseSource, record_attempt, refusals_audited, write_release
 from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
 from anon_platform.sources.fingerprints import source_fingerprint
 from anon_platform.sql.runner import run_model
 from anon_platform.storage import (
     Zones,
-    atomic_path,
     read_json,
     read_parquet,
     read_tables,
     write_json,
     write_parquet,
-    write_tables,
 )
 
 COPY_FILTER_FILE = "copy_filter.json"
+REPORT_FILE = "report.json"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested
     check_foreign_keys(spec, frame, parents)
     digest = fingerprint(frame)
     path = write_parquet(frame, zones.raw_table(dataset, table))
+    evidence.record(zones, dataset, f"raw/{table}", "ingest", {})
     write_json(
         {
             "fingerprint": digest,
@@ -105,8 +107,15 @@ def stage(catalog: Catalog, zones: Zones, dataset: str, model: str) -> pl.DataFr
     sql_model = catalog.models[model]
     inputs = {name: zones.raw_table(dataset, name) for name in sql_model.source_refs}
     inputs.update({name: zones.staging_model(dataset, name) for name in sql_model.model_refs})
+    read = evidence.input_digests(
+        zones,
+        dataset,
+        [f"raw/{n}" for n in sql_model.source_refs]
+        + [f"staging/{n}" for n in sql_model.model_refs],
+    )
     frame = run_model(sql_model, inputs)
     write_parquet(frame, zones.staging_model(dataset, model))
+    evidence.record(zones, dataset, f"staging/{model}", "stage", read)
     return frame
 
 
@@ -122,11 +131,12 @@ def prepare(
     """Check the staged tables' integrity and write the deterministic train/holdout split."""
     release = catalog.releases[dataset]
     schema = catalog.dataset_schema(dataset)
+    read = evidence.input_digests(zones, dataset, [f"staging/{t.model}" for t in release.tables])
     tables = staged_tables(catalog, zones, dataset)
     check_integrity(schema, tables)
     train, holdout = split_dataset(schema, tables, release.holdout_fraction, release.seed)
-    write_tables(train, zones.prepared(dataset, "train"))
-    write_tables(holdout, zones.prepared(dataset, "holdout"))
+    evidence.write_sealed(zones, dataset, "prepared/train", "prepare", read, train)
+    evidence.write_sealed(zones, dataset, "prepared/holdout", "prepare", read, holdout)
     return train, holdout
 
 
@@ -145,8 +155,10 @@ def train(
     model = generator_class(plan.name)(
         catalog.dataset_schema(dataset), plan.params, catalog.releases[dataset].seed
     )
+    read = evidence.input_digests(zones, dataset, ["prepared/train"])
     model.fit(read_tables(zones.prepared(dataset, "train")), progress)
     model.save(zones.model(dataset, generator))
+    evidence.record(zones, dataset, f"models/{generator}", "train", read)
     return model
 
 
@@ -156,6 +168,12 @@ def synthesize(
     """Sample a synthetic dataset from the trained generator (root rows: as configured, else as
     many as the train split), pass it through the copy filter (copy_filter.py; its record is
     stored beside the tables) and store it in the restricted zone until the gates pass."""
+    read = evidence.input_digests(
+        zones,
+        dataset,
+        [f"models/{generator}", "prepared/train"]
+        + [f"raw/{t.name}" for t in catalog.sources[dataset].tables],
+    )
     model = load_generator(zones.model(dataset, generator))
     release = catalog.releases[dataset]
     rows = release.synthetic_rows or model.card["rows_trained_on"][release.root.name]
@@ -169,8 +187,15 @@ def synthesize(
         tables = fill_release_identifiers(
             tables, fakes, raw_identifier_values(catalog, zones, dataset), release.seed
         )
-    folder = write_tables(tables, zones.synthetic(dataset, generator))
-    write_json({n: r.as_dict() for n, r in removed.items()}, folder / COPY_FILTER_FILE)
+    evidence.write_sealed(
+        zones,
+        dataset,
+        f"synthetic/{generator}",
+        "synthesize",
+        read,
+        tables,
+        json_files={COPY_FILTER_FILE: {n: r.as_dict() for n, r in removed.items()}},
+    )
     return tables
 
 
@@ -192,15 +217,19 @@ def raw_identifier_values(catalog: Catalog, zones: Zones, dataset: str) -> dict[
 
 
 def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
-    """The synthetic-table gate over the stored synthetic dataset."""
-    return check_synthetic_tables(
-        catalog.dataset_schema(dataset),
-        read_tables(zones.synthetic(dataset, generator)),
-        read_tables(zones.prepared(dataset, "train")),
-        raw_identifier_values(catalog, zones, dataset),
-        copy_filter=copy_filter_record(zones, dataset, generator),
-        copies_removed_max=catalog.releases[dataset].thresholds.copies_removed_max,
-    )
+    """The synthetic-table gate over the stored synthetic dataset; the result names the
+    digest of the synthetic tables it judged."""
+    artifact = f"synthetic/{generator}"
+    with evidence.pinned(zones, dataset, [artifact]) as judged:
+        result = check_synthetic_tables(
+            catalog.dataset_schema(dataset),
+            read_tables(zones.synthetic(dataset, generator)),
+            read_tables(zones.prepared(dataset, "train")),
+            raw_identifier_values(catalog, zones, dataset),
+            copy_filter=copy_filter_record(zones, dataset, generator),
+            copies_removed_max=catalog.releases[dataset].thresholds.copies_removed_max,
+        )
+    return dataclasses.replace(result, judged=judged)
 
 
 FULL_EVALUATION_FACTOR = 4
@@ -230,44 +259,63 @@ def report(
     HTML report). `full` runs the expensive evaluation (see `full_evaluation`)."""
     release = catalog.releases[dataset]
     settings = full_evaluation(release.evaluation) if full else release.evaluation
+    names = {"synthetic": f"synthetic/{generator}", "train": "prepared/train"}
+    names["holdout"] = "prepared/holdout"
+    read = evidence.input_digests(zones, dataset, names.values())
+    frames, measured = {}, {}
+    for role, artifact in names.items():
+        folder = evidence.artifact_path(zones, dataset, artifact)
+        frames[role], files = evidence.read_frames_with_digests(folder)
+        measured[artifact] = {"digest": read[artifact], "tables": files}
     result = evaluate_dataset(
         catalog.dataset_schema(dataset),
-        read_tables(zones.prepared(dataset, "train")),
-        read_tables(zones.prepared(dataset, "holdout")),
-        read_tables(zones.synthetic(dataset, generator)),
+        frames["train"],
+        frames["holdout"],
+        frames["synthetic"],
         settings=settings,
         seed=release.seed,
         dcr_max_rows=release.dcr_sample_rows,
         alpha=release.thresholds.dcr_share_alpha,
     )
-    result = {"dataset": dataset, "generator": generator, **result}
-    folder = zones.report(dataset, generator)
-    write_json(result, folder / "report.json")
+    # the digest of every table measured: the release copies only these bytes
+    result = {"dataset": dataset, "generator": generator, "measured": measured, **result}
+    pages = {}
     if release.evaluation.html:
-        from anon_platform.evaluation.html import render_report_html
+        from anon_platform.html_report import render_report_html
 
-        page = render_report_html(
+        pages["report.html"] = render_report_html(
             result,
             catalog.dataset_schema(dataset),
-            read_tables(zones.prepared(dataset, "train")),
-            read_tables(zones.synthetic(dataset, generator)),
+            frames["train"],
+            frames["synthetic"],
             settings,
             gates=[check_scorecard(result["scorecard"], release.thresholds)],
         )
-        with atomic_path(folder / "report.html") as tmp:
-            tmp.write_text(page)
+    evidence.write_sealed(
+        zones,
+        dataset,
+        f"reports/quality_{generator}",
+        "report",
+        read,
+        json_files={REPORT_FILE: result},
+        text_files=pages,
+    )
     return result
 
 
 def stored_report(zones: Zones, dataset: str, generator: str) -> dict[str, Any]:
-    return read_json(zones.report(dataset, generator) / "report.json")
+    return read_json(zones.report(dataset, generator) / REPORT_FILE)
 
 
 def gate_report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
-    """The scorecard gate over the stored report."""
-    return check_scorecard(
-        stored_report(zones, dataset, generator)["scorecard"], catalog.releases[dataset].thresholds
-    )
+    """The scorecard gate over the stored report; the result names the report's digest."""
+    artifact = f"reports/quality_{generator}"
+    with evidence.pinned(zones, dataset, [artifact]) as judged:
+        result = check_scorecard(
+            stored_report(zones, dataset, generator)["scorecard"],
+            catalog.releases[dataset].thresholds,
+        )
+    return dataclasses.replace(result, judged=judged)
 
 
 RANK_BY = {  # how the 'best' release policy orders generators: (score of a scorecard, higher wins)
@@ -281,6 +329,26 @@ RANK_BY = {  # how the 'best' release policy orders generators: (score of a scor
 }
 
 
+def upstream_chain(catalog: Catalog, dataset: str) -> list[str]:
+    """The artifacts every release of a dataset rests on: raw tables, staged models, splits."""
+    return [
+        *(f"raw/{t.name}" for t in catalog.sources[dataset].tables),
+        *(f"staging/{m.name}" for m in catalog.dataset_models(dataset)),
+        "prepared/train",
+        "prepared/holdout",
+    ]
+
+
+def synthesis_chain(catalog: Catalog, dataset: str, generator: str) -> list[str]:
+    """Every artifact a synthetic release of `generator` rests on, upstream first."""
+    return [
+        *upstream_chain(catalog, dataset),
+        f"models/{generator}",
+        f"synthetic/{generator}",
+        f"reports/quality_{generator}",
+    ]
+
+
 def release_gates(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> list[GateResult]:
     """Every gate a release of `generator` must pass, evaluated on the stored artifacts."""
     return [
@@ -289,64 +357,86 @@ def release_gates(catalog: Catalog, zones: Zones, dataset: str, generator: str) 
     ]
 
 
+def releasable(
+    catalog: Catalog, zones: Zones, dataset: str, generator: str
+) -> tuple[list[evidence.Evidence], list[GateResult]]:
+    """The fresh evidence chain of `generator`'s release and its passing gates, judged on the
+    very digests of that chain. Raises StaleEvidenceError (stale chain) or ReleaseError (a gate
+    failed) with the reason."""
+    chain = evidence.verify_chain(zones, dataset, synthesis_chain(catalog, dataset, generator))
+    gates = release_gates(catalog, zones, dataset, generator)
+    failed = [f"{g.gate}: {e.name} ({e.detail})" for g in gates for e in g.failures]
+    if failed:
+        raise ReleaseError(
+            f"dataset '{dataset}', generator '{generator}': not released, gate(s) failed: "
+            + ", ".join(sorted({g.gate for g in gates if not g.passed})),
+            reasons=failed,
+        )
+    evidence.ensure_judged(dataset, chain, gates)
+    return chain, gates
+
+
 def best_generator(catalog: Catalog, zones: Zones, dataset: str) -> str | None:
     """The planned generator that ranks first by the release policy's `rank_by` among those
-    whose stored synthetic tables and report pass every gate; None when none passes."""
+    whose evidence chain is fresh and whose stored synthetic tables and report pass every gate;
+    None when none passes."""
     rank = RANK_BY[catalog.releases[dataset].release.rank_by]
     passing = {}
     for plan in catalog.releases[dataset].generators:
-        if not (zones.report(dataset, plan.name) / "report.json").is_file():
+        if not (zones.report(dataset, plan.name) / REPORT_FILE).is_file():
             continue
-        if all(g.passed for g in release_gates(catalog, zones, dataset, plan.name)):
-            passing[plan.name] = rank(stored_report(zones, dataset, plan.name)["scorecard"])
+        try:
+            releasable(catalog, zones, dataset, plan.name)
+        except ReleaseError:
+            continue
+        passing[plan.name] = rank(stored_report(zones, dataset, plan.name)["scorecard"])
     return max(passing, key=lambda name: passing[name]) if passing else None
 
 
 def release(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Path | None:
-    """Re-run every gate on the stored artifacts and, only if all pass, write the release.
+    """Verify the evidence chain from the raw tables to the report, re-run every gate on the
+    stored artifacts and, only if the chain is fresh and all gates pass on exactly its bytes,
+    write the release: copies of the files whose digests the gates judged, checked again after
+    copying, with the chain in the manifest.
 
-    The gates run again here so that the release fails closed even when called outside a
-    Dagster run whose blocking checks would have stopped it. Under the release policy 'best',
-    a generator that passes but is outranked is not released (None). Every attempt, released
-    or not, appends a line to the dataset's audit log in the release zone.
+    Everything runs here so that the release fails closed whichever way it is launched (a
+    Dagster run, the CLI, a sensor or automation). Under the release policy 'best', a generator
+    that passes but is outranked is not released (None). Every attempt, released or not,
+    appends a line to the dataset's audit log in the release zone.
     """
     fingerprints = source_fingerprints(catalog, zones, dataset)
-    gates = release_gates(catalog, zones, dataset, generator)
-    failed = [f"{g.gate}: {e.name} ({e.detail})" for g in gates for e in g.failures]
-    if failed:
-        record_attempt(zones, dataset, generator, False, failed, fingerprints)
-        raise ReleaseError(
-            f"dataset '{dataset}', generator '{generator}': not released, gate(s) failed: "
-            + ", ".join(sorted({g.gate for g in gates if not g.passed}))
+    with refusals_audited(zones, dataset, generator, fingerprints):
+        chain, gates = releasable(catalog, zones, dataset, generator)
+        policy = catalog.releases[dataset].release
+        if policy.mode == "best":
+            best = best_generator(catalog, zones, dataset)
+            if best != generator:
+                reason = f"release policy 'best': '{best}' ranks higher by {policy.rank_by}"
+                record_attempt(zones, dataset, generator, False, [reason], fingerprints)
+                return None
+        links = {link.artifact: link for link in chain}
+        synthetic = links[f"synthetic/{generator}"]
+        report_link = links[f"reports/quality_{generator}"]
+        files = {
+            f"tables/{name}": ReleaseSource(f"synthetic/{generator}", name, digest)
+            for name, digest in synthetic.files.items()
+            if name.endswith(".parquet")
+        }
+        files.update(
+            {
+                name: ReleaseSource(report_link.artifact, name, d)
+                for name, d in report_link.files.items()
+            }
         )
-    policy = catalog.releases[dataset].release
-    if policy.mode == "best":
-        best = best_generator(catalog, zones, dataset)
-        if best != generator:
-            reason = f"release policy 'best': '{best}' ranks higher by {policy.rank_by}"
-            record_attempt(zones, dataset, generator, False, [reason], fingerprints)
-            return None
-    model_folder = zones.model(dataset, generator)
-    if not model_folder.is_dir():
-        raise ReleaseError(f"dataset '{dataset}': no trained '{generator}' model to release")
-    report_folder = zones.report(dataset, generator)
-    card = read_json(model_folder / "model.json")
-    folder = write_release(
-        zones,
-        dataset,
-        generator,
-        read_tables(zones.synthetic(dataset, generator)),
-        stored_report(zones, dataset, generator),
-        gates,
-        fingerprints,
-        card,
-        artifacts={
-            name: report_folder / name
-            for name in ("report.html",)
-            if (report_folder / name).is_file()
-        },
-        privacy=card.get("differential_privacy")
-        and {"differential_privacy": card["differential_privacy"]},
-    )
+        folder = write_release(
+            zones,
+            dataset,
+            generator,
+            files,
+            gates,
+            fingerprints,
+            chain,
+            model=links[f"models/{generator}"],
+        )
     record_attempt(zones, dataset, generator, True, [], fingerprints, folder.name)
     return folder

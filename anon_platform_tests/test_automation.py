@@ -226,3 +226,22 @@ def test_retrain_and_refresh_jobs_never_select_a_release() -> None:
         assert keys, name
         assert not [k for k in keys if k.path[1] == "release"], name
         assert dg.AssetKey(["bank", "raw", "customers"]) in keys
+
+
+def test_schedules_ask_for_one_run_per_dataset_tagged_with_it() -> None:
+    definitions = build_definitions(load_catalog())
+    for name, group in (("nightly_refresh", None), ("weekly_evaluation", "reports")):
+        schedule = definitions.resolve_schedule_def(name)
+        requests = list(schedule.evaluate_tick(dg.build_schedule_context()).run_requests)
+        assert [r.tags["dataset"] for r in requests] == ["bank"], name
+        keys = requests[0].asset_selection
+        assert keys and all(k.path[0] == "bank" for k in keys), name
+        assert not [k for k in keys if k.path[1] == "release"], name
+        if group:
+            assert {k.path[1] for k in keys} == {group}, name
+
+
+def test_release_automation_runs_carry_their_dataset_tag() -> None:
+    definitions = build_definitions(load_catalog())
+    sensor = definitions.resolve_sensor_def("bank_release_automation")
+    assert sensor.run_tags == {"dataset": "bank"}

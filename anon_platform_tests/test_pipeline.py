@@ -348,6 +348,7 @@ def test_manifest_records_sources_generator_metrics_gates_and_code_version(good_
     assert set(manifest["files"]) == {
         "tables/customers.parquet",
         "tables/transactions.parquet",
+        "report.json",
         "report.html",
     }
 

@@ -5,6 +5,9 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from anon_platform import evidence
+from anon_platform.storage import Zones
+
 OWNERS = ["team:data-privacy"]
 RESTRICTED = {"sensitivity": "restricted"}
 RELEASED = {"sensitivity": "released"}
@@ -13,6 +16,15 @@ RELEASED = {"sensitivity": "released"}
 def key(dataset: str, group: str, name: str) -> dg.AssetKey:
     """Asset keys read like the asset graph: <dataset>/<group>/<name>."""
     return dg.AssetKey([dataset, group, name])
+
+
+def data_version(zones: Zones, dataset: str, artifact: str) -> dg.DataVersion:
+    """The Dagster data version of a stored artifact: its content digest (evidence.py), so
+    the UI marks everything downstream of a changed artifact as stale."""
+    record = evidence.read_evidence(zones, dataset, artifact)
+    if record is None:
+        raise evidence.StaleEvidenceError(f"{dataset}/{artifact} has no evidence record")
+    return dg.DataVersion(record.digest.removeprefix("sha256:")[:24])
 
 
 def column_schema(frame: pl.DataFrame) -> dg.TableSchema:

@@ -32,17 +32,23 @@ def gate_check_result(result: GateResult) -> dg.AssetCheckResult:
             }
         )
     metadata["expectations_failed"] = len(result.failures)
+    # which bytes were judged: the release copies only files with these digests
+    metadata.update({f"judged/{artifact}": digest for artifact, digest in result.judged.items()})
     return dg.AssetCheckResult(
         passed=result.passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
     )
 
 
 def audited_gate(
-    result: GateResult, zones: Zones, dataset: str, generator: str
+    result: GateResult,
+    zones: Zones,
+    dataset: str,
+    generator: str,
+    source_fingerprints: dict[str, str],
 ) -> dg.AssetCheckResult:
-    """`gate_check_result`, and a line in the release zone's audit log when the gate blocks a
-    release (failed or misconfigured)."""
+    """`gate_check_result`, and a line in the release zone's audit log (with the source
+    fingerprints) when the gate blocks a release (failed or misconfigured)."""
     if not result.passed:
         reasons = [f"{result.gate}: {e.name} ({e.detail})" for e in result.failures]
-        record_attempt(zones, dataset, generator, False, reasons)
+        record_attempt(zones, dataset, generator, False, reasons, source_fingerprints)
     return gate_check_result(result)

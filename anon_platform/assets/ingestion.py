@@ -3,7 +3,7 @@
 import dagster as dg
 
 from anon_platform import steps
-from anon_platform.assets.common import OWNERS, RESTRICTED, key, table_metadata
+from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, table_metadata
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.specs import FileLocation, Role, TableSpec
 from anon_platform.resources import AnonHome
@@ -81,7 +81,8 @@ def _staging_asset(catalog: Catalog, dataset: str, model: SqlModel) -> dg.Assets
     def staging_model(
         context: dg.AssetExecutionContext, anon_home: AnonHome
     ) -> dg.MaterializeResult:
-        frame = steps.stage(catalog, anon_home.zones(), dataset, model.name)
+        zones = anon_home.zones()
+        frame = steps.stage(catalog, zones, dataset, model.name)
         context.log.info(f"staged {dataset}.{model.name}: {frame.height} rows")
         return dg.MaterializeResult(
             metadata={
@@ -89,7 +90,8 @@ def _staging_asset(catalog: Catalog, dataset: str, model: SqlModel) -> dg.Assets
                     frame, f"Model `{model.name}` run in DuckDB: {frame.height:,} rows."
                 ),
                 "sql": dg.MetadataValue.md(f"```sql\n{model.sql.strip()}\n```"),
-            }
+            },
+            data_version=data_version(zones, dataset, f"staging/{model.name}"),
         )
 
     return staging_model

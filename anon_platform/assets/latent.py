@@ -3,20 +3,23 @@
 import dagster as dg
 import polars as pl
 
+from anon_platform import steps
 from anon_platform.assets.common import (
     OWNERS,
     RELEASED,
     RESTRICTED,
     column_schema,
+    data_version,
     key,
     table_metadata,
 )
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
+from anon_platform.executors import queue_tags
 from anon_platform.instance import GPU_POOL
 from anon_platform.latent import steps as latent_steps
+from anon_platform.release import ReleaseManifest, release_version
 from anon_platform.resources import AnonHome
-from anon_platform.storage import read_json
 
 
 def _encoder_summary(card: dict) -> str:
@@ -83,15 +86,17 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
         owners=OWNERS,
         tags=RESTRICTED,
         pool=GPU_POOL,
+        op_tags=queue_tags(uses_torch=True),
         description=f"Autoencoder on `{dataset}`.`{table.name}` prepared/train "
         f"({settings.bottleneck} bottleneck): the encoder exported for partners "
         "(torch.export program + schema.json) with a card of code size, sparsity and "
         "per-column reconstruction; the decoder is kept beside it in the restricted zone.",
     )
     def encoder(context: dg.AssetExecutionContext, anon_home: AnonHome) -> dg.MaterializeResult:
+        zones = anon_home.zones()
         card = latent_steps.train(
             catalog,
-            anon_home.zones(),
+            zones,
             dataset,
             progress=lambda event: context.log.info(f"encoder: {event.describe()}"),
         )
@@ -111,7 +116,10 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
         for column, quality in card["reconstruction"].items():
             for metric, value in quality.items():
                 metadata[f"reconstruction/{column}/{metric}"] = float(value)
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(
+            metadata=metadata,
+            data_version=data_version(zones, dataset, latent_steps.ENCODER_ARTIFACT),
+        )
 
     @dg.asset(
         key=codes_key,
@@ -126,10 +134,14 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
         "attribute-inference and linkage attacks.",
     )
     def codes(anon_home: AnonHome) -> dg.MaterializeResult:
-        frame, report = latent_steps.encode(catalog, anon_home.zones(), dataset)
+        zones = anon_home.zones()
+        frame, report = latent_steps.encode(catalog, zones, dataset)
         metadata = table_metadata(frame, _codes_summary(report))
         metadata.update({f"scorecard/{k}": float(v) for k, v in report["scorecard"].items()})
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(
+            metadata=metadata,
+            data_version=data_version(zones, dataset, latent_steps.CODES_ARTIFACT),
+        )
 
     @dg.asset_check(
         asset=codes_key,
@@ -141,7 +153,11 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
     def gate(anon_home: AnonHome) -> dg.AssetCheckResult:
         zones = anon_home.zones()
         return audited_gate(
-            latent_steps.gate(catalog, zones, dataset), zones, dataset, latent_steps.RELEASE_NAME
+            latent_steps.gate(catalog, zones, dataset),
+            zones,
+            dataset,
+            latent_steps.RELEASE_NAME,
+            steps.source_fingerprints(catalog, zones, dataset),
         )
 
     @dg.asset(
@@ -157,9 +173,9 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
     )
     def release(context: dg.AssetExecutionContext, anon_home: AnonHome) -> dg.MaterializeResult:
         folder = latent_steps.release(catalog, anon_home.zones(), dataset)
-        manifest = read_json(folder / "manifest.json")
+        manifest = ReleaseManifest.read(folder)
         context.log.info(f"released latent codes of {dataset} to {folder}")
-        dp = manifest["privacy"].get("differential_privacy")
+        dp = manifest.privacy.get("differential_privacy")
         guarantee = f"(epsilon, delta) = ({dp['epsilon']}, {dp['delta']})" if dp else "none"
         codes = pl.read_parquet(folder / "tables" / "codes.parquet")
         return dg.MaterializeResult(
@@ -167,16 +183,17 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
                 "dagster/row_count": codes.height,
                 "dagster/column_schema": column_schema(codes),
                 "release_path": dg.MetadataValue.path(str(folder)),
-                "version": manifest["version"],
-                "manifest": dg.MetadataValue.json(manifest),
+                "version": manifest.version,
+                "manifest": dg.MetadataValue.json(manifest.model_dump(mode="json")),
                 "summary": dg.MetadataValue.md(
-                    f"Released `{manifest['version']}`: codes "
-                    f"({manifest['files']['tables/codes.parquet']['rows']:,} rows) and the "
-                    f"encoder; the gate passed. Formal guarantee: "
+                    f"Released `{manifest.version}`: codes "
+                    f"({manifest.files['tables/codes.parquet'].rows:,} rows) and the "
+                    f"encoder; the gate passed on exactly these bytes. Formal guarantee: "
                     f"{guarantee}."
                 ),
-                **{f"metrics/{k}": float(v) for k, v in manifest["metrics"].items()},
-            }
+                **{f"metrics/{k}": float(v) for k, v in manifest.metrics.items()},
+            },
+            data_version=dg.DataVersion(release_version(manifest)),
         )
 
     return [encoder, codes, gate, release]

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from anon_platform import steps
-from anon_platform.assets.common import OWNERS, RESTRICTED, key, tables_metadata
+from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, tables_metadata
 from anon_platform.catalog import Catalog
 from anon_platform.resources import AnonHome
 
@@ -41,11 +41,13 @@ def prepared_assets(catalog: Catalog, dataset: str) -> list[dg.AssetsDefinition]
         ],
     )
     def prepare(context: dg.AssetExecutionContext, anon_home: AnonHome):
-        train, holdout = steps.prepare(catalog, anon_home.zones(), dataset)
+        zones = anon_home.zones()
+        train, holdout = steps.prepare(catalog, zones, dataset)
         for split, tables in (("train", train), ("holdout", holdout)):
             yield dg.MaterializeResult(
                 asset_key=key(dataset, "prepared", split),
                 metadata=tables_metadata(tables, root.name, f"`{split}` split of `{dataset}`."),
+                data_version=data_version(zones, dataset, f"prepared/{split}"),
             )
 
     return [prepare]

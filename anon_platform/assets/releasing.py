@@ -6,8 +6,8 @@ from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RELEASED, key
 from anon_platform.assets.reporting import report_key
 from anon_platform.catalog import Catalog
+from anon_platform.release import MANIFEST, ReleaseManifest, release_version
 from anon_platform.resources import AnonHome
-from anon_platform.storage import read_json
 
 
 def release_automation(catalog: Catalog, dataset: str) -> dg.AutomationCondition | None:
@@ -46,25 +46,30 @@ def _release_asset(catalog: Catalog, dataset: str, generator: str) -> dg.AssetsD
         if folder is None:
             context.log.info(f"{dataset}/{generator} passed but is not the best; not released")
             return
-        manifest = read_json(folder / "manifest.json")
+        manifest = ReleaseManifest.read(folder)
         context.log.info(f"released {dataset} ({generator}) to {folder}")
         files = "\n".join(
-            f"| {name} | {f['rows']:,} |" for name, f in manifest["files"].items() if "rows" in f
+            f"| {name} | {f.rows:,} | `{f.sha256[:19]}…` |"
+            for name, f in manifest.files.items()
+            if f.rows is not None
         )
         metadata = {
             "release_path": dg.MetadataValue.path(str(folder)),
-            "manifest_path": dg.MetadataValue.path(str(folder / "manifest.json")),
-            "version": manifest["version"],
-            "manifest": dg.MetadataValue.json(manifest),
+            "manifest_path": dg.MetadataValue.path(str(folder / MANIFEST)),
+            "version": manifest.version,
+            "manifest": dg.MetadataValue.json(manifest.model_dump(mode="json")),
             "summary": dg.MetadataValue.md(
-                f"Released `{manifest['version']}`; every gate passed.\n\n| file | rows |\n"
-                f"|---|---|\n{files}"
+                f"Released `{manifest.version}`; every gate passed on exactly these bytes "
+                f"(evidence chain of {len(manifest.chain)} artifacts; `anon verify {folder}`)."
+                f"\n\n| file | rows | sha256 |\n|---|---|---|\n{files}"
             ),
-            **{f"metrics/{k}": float(v) for k, v in manifest["metrics"].items()},
+            **{f"metrics/{k}": float(v) for k, v in manifest.metrics.items()},
         }
         if (folder / "report.html").is_file():
             metadata["html_report"] = dg.MetadataValue.path(str(folder / "report.html"))
-        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.MaterializeResult(
+            metadata=metadata, data_version=dg.DataVersion(release_version(manifest))
+        )
 
     return release
 

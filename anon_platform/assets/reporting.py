@@ -3,7 +3,7 @@
 import dagster as dg
 
 from anon_platform import steps
-from anon_platform.assets.common import OWNERS, RESTRICTED, key
+from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.jobs import FULL_EVALUATION_TAG
@@ -89,7 +89,10 @@ def _report_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         html = zones.report(dataset, generator) / "report.html"
         if html.is_file():
             metadata["html_report"] = dg.MetadataValue.path(str(html))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(
+            metadata=metadata,
+            data_version=data_version(zones, dataset, f"reports/quality_{generator}"),
+        )
 
     @dg.asset_check(
         asset=report_asset_key,
@@ -101,7 +104,11 @@ def _report_defs(catalog: Catalog, dataset: str, generator: str) -> list:
     def gate(anon_home: AnonHome) -> dg.AssetCheckResult:
         zones = anon_home.zones()
         return audited_gate(
-            steps.gate_report(catalog, zones, dataset, generator), zones, dataset, generator
+            steps.gate_report(catalog, zones, dataset, generator),
+            zones,
+            dataset,
+            generator,
+            steps.source_fingerprints(catalog, zones, dataset),
         )
 
     return [report, gate]

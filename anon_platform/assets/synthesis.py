@@ -3,9 +3,10 @@
 import dagster as dg
 
 from anon_platform import steps
-from anon_platform.assets.common import OWNERS, RESTRICTED, key, tables_metadata
+from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, tables_metadata
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
+from anon_platform.executors import queue_tags
 from anon_platform.generators import generator_class
 from anon_platform.resources import AnonHome
 
@@ -24,13 +25,15 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         owners=OWNERS,
         tags=RESTRICTED,
         pool="gpu" if backend.uses_torch else None,
+        op_tags=queue_tags(backend.uses_torch),
         description=f"`{generator}` generator trained on `{dataset}` prepared/train, stored as a "
         "versioned artifact (model.json card + state).",
     )
     def model(context: dg.AssetExecutionContext, anon_home: AnonHome) -> dg.MaterializeResult:
+        zones = anon_home.zones()
         trained = steps.train(
             catalog,
-            anon_home.zones(),
+            zones,
             dataset,
             generator,
             progress=lambda event: context.log.info(f"{generator}: {event.describe()}"),
@@ -45,8 +48,9 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
                 "model_card": dg.MetadataValue.json(card),
                 "training_seconds": float(card["training_seconds"]),
                 "device": card["device"],
-                "path": dg.MetadataValue.path(str(anon_home.zones().model(dataset, generator))),
-            }
+                "path": dg.MetadataValue.path(str(zones.model(dataset, generator))),
+            },
+            data_version=data_version(zones, dataset, f"models/{generator}"),
         )
 
     @dg.asset(
@@ -66,7 +70,9 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         metadata["copy_filter"] = dg.MetadataValue.json(
             steps.copy_filter_record(zones, dataset, generator) or {}
         )
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(
+            metadata=metadata, data_version=data_version(zones, dataset, f"synthetic/{generator}")
+        )
 
     @dg.asset_check(
         asset=synthetic_key,
@@ -81,7 +87,11 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
     def gate(anon_home: AnonHome) -> dg.AssetCheckResult:
         zones = anon_home.zones()
         return audited_gate(
-            steps.gate_synthetic(catalog, zones, dataset, generator), zones, dataset, generator
+            steps.gate_synthetic(catalog, zones, dataset, generator),
+            zones,
+            dataset,
+            generator,
+            steps.source_fingerprints(catalog, zones, dataset),
         )
 
     return [model, synthetic, gate]

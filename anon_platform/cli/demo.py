@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from anon_platform.storage import Zones, read_json
+from anon_platform.storage import Zones
 
 GATE_FAILURE = "DagsterAssetCheckFailedError"
 
@@ -33,6 +33,8 @@ def _why_not_released(zones: Zones, key) -> str:
 def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) -> bool:
     """Print the gates, releases and errors of one pipeline run; True when it released at least
     one artifact and every failure was a gate's verdict (not an error)."""
+    from anon_platform.release import ReleaseManifest
+
     failing = []
     for evaluation in result.get_asset_check_evaluations():
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
@@ -64,12 +66,12 @@ def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) ->
             print(f"   not released: {key.to_user_string()} ({_why_not_released(zones, key)})")
             continue
         folder = metadata["release_path"].value
-        manifest = read_json(Path(folder) / "manifest.json")
+        manifest = ReleaseManifest.read(Path(folder))
         print(f"   released {key.to_user_string()} -> {folder}")
-        for name, info in manifest["files"].items():
-            if "rows" in info:
-                print(f"     {name}: {info['rows']:,} rows")
-        metrics = manifest.get("metrics", {})
+        for name, info in manifest.files.items():
+            if info.rows is not None:
+                print(f"     {name}: {info.rows:,} rows")
+        metrics = manifest.metrics
         shown = ("quality", "discriminator_auc", "utility_ratio", "dcr_share", "singling_out_risk")
         print("     metrics: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in shown if k in metrics))
     return healthy and bool(released)

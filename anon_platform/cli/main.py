@@ -3,6 +3,7 @@
 anon demo       materialize every dataset's asset graph on the local instance and summarize
 anon instance   create the local Dagster home (dagster.yaml, gpu pool) under ANON_HOME
 anon validate   load sources.yml, releases.yml and the SQL models and report any error
+anon verify     re-check a release folder offline against its manifest and evidence chain
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ COMMAND_MODULES: dict[str, str] = {
     "evaluate": "evaluate",
     "encode": "latent",
     "encoder": "latent",
+    "verify": "verify",
 }
 
 

@@ -24,6 +24,9 @@ class GateResult:
 
     gate: str
     expectations: tuple[Expectation, ...] = field(default_factory=tuple)
+    # artifact -> content digest of what the gate read (evidence.py); the release copies only
+    # files with these digests
+    judged: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -48,6 +51,7 @@ class GateResult:
         return {
             "gate": self.gate,
             "passed": self.passed,
+            "judged": dict(self.judged),
             "expectations": [asdict(e) for e in self.expectations],
         }
 

@@ -6,26 +6,30 @@ Each step reads what the previous one wrote; the Dagster assets are thin shells 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from anon_platform import evidence
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.schema import TableSchema
 from anon_platform.catalog.specs import LatentSettings
+from anon_platform.common.progress import Progress, no_progress
 from anon_platform.errors import ReleaseError
 from anon_platform.gates.results import GateResult
-from anon_platform.generators.base import Progress, no_progress
 from anon_platform.latent import pipeline
 from anon_platform.latent.noise import NO_GUARANTEE, privatize
-from anon_platform.release import record_attempt, write_release
-from anon_platform.storage import Zones, read_json, read_parquet, write_json, write_parquet
+from anon_platform.release import ReleaseSource, record_attempt, refusals_audited, write_release
+from anon_platform.storage import Zones, read_json, read_parquet
 
 CODES = "codes.parquet"
 REPORT = "report.json"
 RELEASE_NAME = "latent"
+ENCODER_ARTIFACT = "models/encoder"
+CODES_ARTIFACT = "latent/codes"
 
 
 def settings_of(catalog: Catalog, dataset: str) -> tuple[LatentSettings, TableSchema]:
@@ -46,6 +50,7 @@ def train(
     """Train the encoder on the train split only; write the card and exported encoder to
     models/encoder and the decoder to models/decoder (restricted). Returns the card."""
     settings, table = settings_of(catalog, dataset)
+    read = evidence.input_digests(zones, dataset, ["prepared/train"])
     trained = pipeline.train_encoder(
         _split(zones, dataset, "train", table.name),
         table,
@@ -54,6 +59,7 @@ def train(
         progress,
     )
     pipeline.save_encoder(trained, zones.encoder(dataset), zones.decoder(dataset))
+    evidence.record(zones, dataset, ENCODER_ARTIFACT, "train_encoder", read)
     return trained.card
 
 
@@ -63,6 +69,9 @@ def encode(catalog: Catalog, zones: Zones, dataset: str) -> tuple[pl.DataFrame, 
     (shuffled rows, split name, target) and report.json in the restricted zone."""
     settings, table = settings_of(catalog, dataset)
     seed = catalog.releases[dataset].seed
+    read = evidence.input_digests(
+        zones, dataset, [ENCODER_ARTIFACT, "prepared/train", "prepared/holdout"]
+    )
     encoder = pipeline.load_encoder(zones.encoder(dataset))
     card = read_json(zones.encoder(dataset) / pipeline.CARD)
     train_rows = _split(zones, dataset, "train", table.name)
@@ -115,9 +124,15 @@ def encode(catalog: Catalog, zones: Zones, dataset: str) -> tuple[pl.DataFrame, 
             for i, (split, rows) in enumerate((("train", train_rows), ("holdout", holdout_rows)))
         ]
     )
-    folder = zones.latent(dataset)
-    write_parquet(frame, folder / CODES)
-    write_json(report, folder / REPORT)
+    evidence.write_sealed(
+        zones,
+        dataset,
+        CODES_ARTIFACT,
+        "encode",
+        read,
+        tables={CODES.removesuffix(".parquet"): frame},
+        json_files={REPORT: report},
+    )
     return frame, report
 
 
@@ -129,40 +144,67 @@ def stored_report(zones: Zones, dataset: str) -> dict[str, Any]:
 def gate(catalog: Catalog, zones: Zones, dataset: str) -> GateResult:
     """The latent gate over the stored report and the dataset's thresholds."""
     settings, _ = settings_of(catalog, dataset)
-    return pipeline.gate_latent(stored_report(zones, dataset), settings)
+    with evidence.pinned(zones, dataset, [CODES_ARTIFACT]) as judged:
+        result = pipeline.gate_latent(stored_report(zones, dataset), settings)
+    return dataclasses.replace(result, judged=judged)
+
+
+def latent_chain(catalog: Catalog, dataset: str) -> list[str]:
+    """Every artifact a latent release rests on, upstream first."""
+    from anon_platform.steps import upstream_chain
+
+    return [*upstream_chain(catalog, dataset), ENCODER_ARTIFACT, CODES_ARTIFACT]
 
 
 def release(catalog: Catalog, zones: Zones, dataset: str) -> Path:
-    """Re-run the gate on the stored report and, only if it passes, release the codes and the
-    exported encoder (never the decoder) with the privacy statement in the manifest. Every
-    attempt, released or not, appends a line to the dataset's audit log."""
+    """Verify the evidence chain from the raw tables to the codes, re-run the gate on the
+    stored report and, only if the chain is fresh and the gate passes on exactly its bytes,
+    release the codes and the exported encoder (never the decoder) with the privacy statement
+    and the chain in the manifest. Every attempt, released or not, appends a line to the
+    dataset's audit log."""
     from anon_platform.steps import source_fingerprints
 
     fingerprints = source_fingerprints(catalog, zones, dataset)
-    result = gate(catalog, zones, dataset)
-    if not result.passed:
-        reasons = [f"{result.gate}: {e.name} ({e.detail})" for e in result.failures]
-        record_attempt(zones, dataset, RELEASE_NAME, False, reasons, fingerprints)
-        raise ReleaseError(
-            f"dataset '{dataset}', latent codes: not released, gate(s) failed: {result.gate}"
+    with refusals_audited(zones, dataset, RELEASE_NAME, fingerprints):
+        chain = evidence.verify_chain(zones, dataset, latent_chain(catalog, dataset))
+        result = gate(catalog, zones, dataset)
+        if not result.passed:
+            raise ReleaseError(
+                f"dataset '{dataset}', latent codes: not released, gate(s) failed: {result.gate}",
+                reasons=[f"{result.gate}: {e.name} ({e.detail})" for e in result.failures],
+            )
+        evidence.ensure_judged(dataset, chain, [result])
+        links = {link.artifact: link for link in chain}
+        encoder, codes = links[ENCODER_ARTIFACT], links[CODES_ARTIFACT]
+        exported = {n: d for n, d in encoder.files.items() if n.startswith(f"{pipeline.EXPORT}/")}
+        if not exported:
+            raise ReleaseError(f"dataset '{dataset}': no trained encoder to release")
+        files = {
+            f"tables/{CODES}": ReleaseSource(CODES_ARTIFACT, CODES, codes.files[CODES]),
+            REPORT: ReleaseSource(CODES_ARTIFACT, REPORT, codes.files[REPORT]),
+        }
+        files.update(
+            {
+                "encoder/" + name.removeprefix(f"{pipeline.EXPORT}/"): ReleaseSource(
+                    ENCODER_ARTIFACT, name, digest
+                )
+                for name, digest in exported.items()
+            }
         )
-    encoder_folder = zones.encoder(dataset)
-    if not (encoder_folder / pipeline.EXPORT).is_dir():
-        raise ReleaseError(f"dataset '{dataset}': no trained encoder to release")
-    report = stored_report(zones, dataset)
-    folder = write_release(
-        zones,
-        dataset,
-        RELEASE_NAME,
-        {"codes": read_parquet(zones.latent(dataset) / CODES)},
-        report,
-        [result],
-        fingerprints,
-        read_json(encoder_folder / pipeline.CARD),
-        kind="latent",
-        artifacts={"encoder": encoder_folder / pipeline.EXPORT},
-        privacy=report["privacy"],
-    )
+        privacy = stored_report(zones, dataset)["privacy"]
+        folder = write_release(
+            zones,
+            dataset,
+            RELEASE_NAME,
+            files,
+            [result],
+            fingerprints,
+            chain,
+            model=encoder,
+            kind="latent",
+            report_file=REPORT,
+            privacy=privacy,
+        )
     record_attempt(zones, dataset, RELEASE_NAME, True, [], fingerprints, folder.name)
     return folder
 
