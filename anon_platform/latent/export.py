@@ -159,28 +159,7 @@ class ExportedEncoder:
         return out
 
 
-def column_types_from_frame(frame: pl.DataFrame) -> dict[str, str]:
-    """Logical types ('integer', 'float', 'string', 'boolean', 'date', 'datetime') of a frame's
-    columns, for training an encoder on a file without a catalog."""
-    types = {}
-    for name, dtype in frame.schema.items():
-        if dtype.is_integer():
-            types[name] = "integer"
-        elif dtype.is_float():
-            types[name] = "float"
-        elif dtype == pl.Boolean:
-            types[name] = "boolean"
-        elif dtype == pl.Date:
-            types[name] = "date"
-        elif isinstance(dtype, pl.Datetime):
-            types[name] = "datetime"
-        else:
-            types[name] = "string"
-    return types
-
-
 __all__ = [
     "ExportedEncoder",
-    "column_types_from_frame",
     "export_encoder",
 ]
