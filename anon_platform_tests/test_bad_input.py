@@ -249,7 +249,7 @@ def test_train_refuses_a_one_row_table(tmp_path: Path, capsys: pytest.CaptureFix
     refused(
         train(capsys, data),
         "table 'people': 1 row(s), fewer than the 50 a table needs for synthesis",
-        "add rows, or lower min_rows",
+        "add rows, or lower the minimum if you accept that risk (anon train --min-rows N;",
     )
 
 

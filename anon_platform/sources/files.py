@@ -337,8 +337,8 @@ def refuse_too_few_rows(table: str, rows: int, min_rows: int = MIN_ROWS) -> None
             table,
             None,
             f"{rows} row(s), fewer than the {min_rows} a table needs for synthesis (a "
-            "generator learning from so few people reproduces them): add rows, or lower "
-            "min_rows if you accept that risk",
+            "generator learning from so few people reproduces them): add rows, or lower the "
+            "minimum if you accept that risk (anon train --min-rows N; min_rows in sources.yml)",
         )
 
 
