@@ -47,8 +47,10 @@ e2e: install browser
 validate: install
 	$(BIN)/anon validate
 
+# ruff, and the import contract of pyproject.toml ([tool.importlinter]: layers, no cycles)
 lint: install
 	$(BIN)/ruff check anon_platform anon_platform_tests scripts benchmarks
+	$(BIN)/lint-imports --no-cache
 
 clean-home:
 	rm -rf $(ANON_HOME)

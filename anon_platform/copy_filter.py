@@ -20,8 +20,8 @@ import polars as pl
 
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.catalog.specs import Role
+from anon_platform.common.frames import to_pandas
 from anon_platform.evaluation.privacy import copies_of_unique_training_rows
-from anon_platform.generators.table_by_table import to_pandas
 
 
 @dataclass(frozen=True)

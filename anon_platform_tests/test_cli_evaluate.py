@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from anon_platform.evaluation.html import metric_of
 from anon_platform.gates.results import Expectation
+from anon_platform.html_report import metric_of
 from anon_platform_tests.conftest import DEMO_DATA
 
 ROWS = 1200  # with 1,000 attacks, Anonymeter's upper bounds of a private table sit < 0.1

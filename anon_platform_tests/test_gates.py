@@ -301,8 +301,8 @@ def test_gate_results_are_deterministic(customers: Customers, tmp_path: Path) ->
 
 
 def test_anonymeter_risks_are_the_same_for_the_same_inputs_and_seed(customers: Customers) -> None:
+    from anon_platform.common.frames import to_pandas
     from anon_platform.evaluation.attacks import anonymeter_risks
-    from anon_platform.generators.table_by_table import to_pandas
 
     columns = customers.table.modelled_columns
     train, holdout = (to_pandas(f, columns) for f in (customers.train, customers.holdout))
@@ -318,8 +318,8 @@ def test_a_synthetic_table_of_one_repeated_row_still_gets_singling_out_risks(
 ) -> None:
     """Multivariate singling-out queries rarely single out a row of a collapsed table; the
     query search stops after a bounded number of attempts instead of running for hours."""
+    from anon_platform.common.frames import to_pandas
     from anon_platform.evaluation.attacks import anonymeter_risks
-    from anon_platform.generators.table_by_table import to_pandas
 
     columns = customers.table.modelled_columns
     train, holdout = (to_pandas(f, columns) for f in (customers.train, customers.holdout))

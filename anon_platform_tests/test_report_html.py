@@ -11,8 +11,9 @@ import pytest
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, EvaluationSettings, Role
-from anon_platform.evaluation.html import cramers_v_matrix, render_report_html
+from anon_platform.evaluation.marginals import cramers_v_matrix
 from anon_platform.gates.results import Expectation, GateResult
+from anon_platform.html_report import render_report_html
 from anon_platform_tests.conftest import DEMO_DATA
 
 TYPES = {

@@ -86,8 +86,8 @@ def run_ours(folder: Path) -> dict[str, Any]:
     from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
     from anon_platform.catalog.specs import ColumnType, EvaluationSettings, Role, Thresholds
     from anon_platform.evaluation import evaluate_dataset
-    from anon_platform.evaluation.html import render_report_html
     from anon_platform.gates import check_scorecard
+    from anon_platform.html_report import render_report_html
 
     frames = {
         n: pl.read_parquet(folder / f"{n}.parquet") for n in ("train", "holdout", "synthetic")

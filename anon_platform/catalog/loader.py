@@ -20,7 +20,8 @@ from anon_platform.catalog.specs import (
     TableSpec,
 )
 from anon_platform.catalog.yaml_files import load_yaml_spec
-from anon_platform.errors import CatalogError
+from anon_platform.errors import CatalogError, GeneratorError
+from anon_platform.generators import check_generator_plan
 from anon_platform.sql.models import SqlModel, discover_models, topological_order
 from anon_platform.sql.runner import infer_schema
 
@@ -160,6 +161,17 @@ def _resolve_release_table(
     return tuple(columns)
 
 
+def _check_generator_plans(where: str, release: DatasetRelease, schema: DatasetSchema) -> None:
+    """CatalogError naming the dataset's generator entry whose name is not a registered backend,
+    whose parameters that backend rejects, or whose backend cannot train on the dataset's
+    schema: what training would refuse later. Imports only the backends the dataset plans."""
+    for index, plan in enumerate(release.generators):
+        try:
+            check_generator_plan(plan.name, plan.params, schema)
+        except GeneratorError as err:
+            raise CatalogError(f"{where}: generators[{index}] ('{plan.name}'): {err}") from None
+
+
 def default_project_dir() -> Path:
     """The folder holding dbt_like_sql/: $ANON_PROJECT_DIR, else the checkout of this package."""
     explicit = os.environ.get("ANON_PROJECT_DIR")
@@ -225,6 +237,10 @@ def load_catalog(root: str | os.PathLike[str] | None = None) -> Catalog:
                         f"the primary key of '{parent.name}' ('{parent.primary_key}')"
                     )
         releases[release.name] = release
-    return Catalog(
+    catalog = Catalog(
         base, sources, releases, models, schemas, release_columns, releases_file.automation
     )
+    for index, release in enumerate(releases_file.datasets):
+        where = f"{releases_path}: datasets[{index}] ('{release.name}')"
+        _check_generator_plans(where, release, catalog.dataset_schema(release.name))
+    return catalog

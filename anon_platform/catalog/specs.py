@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from anon_platform.catalog.cron import is_valid_cron
+
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # the fewest rows a table may have to be synthesized (sources.yml `min_rows`, `anon train
 # --min-rows`): a generator learning from a handful of people reproduces them
@@ -465,9 +467,7 @@ class ScheduleSettings(Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, cron: str) -> str:
-        from dagster._utils.schedules import is_valid_cron_string
-
-        if not is_valid_cron_string(cron):
+        if not is_valid_cron(cron):
             raise ValueError(f"'{cron}' is not a valid cron string")
         return cron
 

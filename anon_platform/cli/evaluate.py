@@ -124,7 +124,7 @@ def modelled_frame(table: TableSchema, frame: pl.DataFrame, flag: str, path: Pat
 def scorecard_lines(scorecard: dict[str, float], gates: list[GateResult]) -> list[str]:
     """The printed scorecard: metric, value, threshold and result of its gate expectations,
     then the expectations that belong to no metric, then the failures with their detail."""
-    from anon_platform.evaluation.html import metric_of
+    from anon_platform.html_report import metric_of
 
     checks: dict[str, list] = {}
     loose = []
@@ -189,7 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         write_json({**report, "gates": [g.as_dict() for g in gates]}, Path(args.json))
         print(f"report written to {args.json}")
     if args.html:
-        from anon_platform.evaluation.html import render_report_html
+        from anon_platform.html_report import render_report_html
 
         page = render_report_html(
             report, schema, data["--train"], data["--synthetic"], config.evaluation, gates

@@ -78,8 +78,8 @@ from anon_platform.sources.files import (
 from anon_platform.storage import read_json, write_json
 
 if TYPE_CHECKING:  # the backends (SDV, torch) load only when a command needs them
+    from anon_platform.common.progress import ProgressEvent
     from anon_platform.generators import Generator
-    from anon_platform.generators.base import ProgressEvent
 
 IDENTIFIERS_FILE = "identifiers.json"
 _ID_LIKE = re.compile(r"(^id$|_id$|[a-z]Id$)")

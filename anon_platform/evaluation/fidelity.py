@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
+from anon_platform.common.frames import sdv_metadata
 from anon_platform.evaluation.features import model_matrices, single_threaded
-from anon_platform.generators.sdv_backends import sdv_metadata
 
 DISCRIMINATOR_FOLDS = 3
 

@@ -19,12 +19,12 @@ import polars as pl
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import EvaluationSettings, Role
+from anon_platform.common.frames import to_pandas
 from anon_platform.evaluation.attacks import anonymeter_risks
 from anon_platform.evaluation.distance import dcr_share
 from anon_platform.evaluation.fidelity import discriminator_auc, quality
 from anon_platform.evaluation.privacy import identical_match_share, k_anonymity
 from anon_platform.evaluation.utility import tstr_trtr
-from anon_platform.generators.table_by_table import to_pandas
 
 
 def dcr_subsets(table: TableSchema) -> dict[str, list[ColumnSchema]]:

@@ -16,10 +16,10 @@ import polars as pl
 
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.common.frames import to_pandas
 from anon_platform.evaluation.privacy import copies_of_unique_training_rows
 from anon_platform.gates.results import Expectation, GateResult
 from anon_platform.gates.suites import Rule, observed_value, run_suite, unexpected_count
-from anon_platform.generators.table_by_table import to_pandas
 from anon_platform.sources.readers import POLARS_TYPES
 
 # the Python type GX observes for the values of each logical type (pyarrow-backed frames)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
+from anon_platform.catalog.schema import DatasetSchema
+from anon_platform.common.spelling import did_you_mean
 from anon_platform.errors import GeneratorError
 from anon_platform.generators.base import CARD_FILE, Generator
 from anon_platform.storage import read_json
@@ -23,14 +26,33 @@ REGISTRY: dict[str, str] = {
 
 
 def generator_class(name: str) -> type[Generator]:
-    """The backend registered under `name`; an unknown name lists the known ones."""
+    """The backend registered under `name`; an unknown name lists the known ones.
+
+    Imports that backend's module only (and its libraries), never the other backends.
+    """
     if name not in REGISTRY:
-        raise GeneratorError(f"unknown generator '{name}' (known: {', '.join(sorted(REGISTRY))})")
+        raise GeneratorError(
+            f"unknown generator '{name}'{did_you_mean(name, REGISTRY)} "
+            f"(known: {', '.join(sorted(REGISTRY))})"
+        )
     module_name, class_name = REGISTRY[name].split(":")
     backend = getattr(importlib.import_module(module_name), class_name)
     if backend.name != name:
         raise GeneratorError(f"registry entry '{name}' names the backend '{backend.name}'")
     return backend
+
+
+def check_generator_plan(
+    name: str, params: dict[str, Any], schema: DatasetSchema | None = None
+) -> None:
+    """Raise GeneratorError unless `name` is a registered backend, `params` are valid parameters
+    of it and (given a schema) it can train on that schema: what training would reject, said
+    before anything trains. Imports that one backend only."""
+    backend = generator_class(name)
+    if schema is None:
+        backend.validate_params(dict(params))
+    else:
+        backend(schema, dict(params)).check_schema()
 
 
 def load_generator(folder: Path) -> Generator:
@@ -41,4 +63,10 @@ def load_generator(folder: Path) -> Generator:
     return generator_class(read_json(card_path).get("generator", "?")).load(folder)
 
 
-__all__ = ["REGISTRY", "Generator", "generator_class", "load_generator"]
+__all__ = [
+    "REGISTRY",
+    "Generator",
+    "check_generator_plan",
+    "generator_class",
+    "load_generator",
+]

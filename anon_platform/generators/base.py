@@ -8,21 +8,19 @@ state. Same seed, same data, same parameters give the same synthetic rows.
 from __future__ import annotations
 
 import abc
-import importlib.metadata
 import pickle
-import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from anon_platform.catalog.schema import DatasetSchema
+from anon_platform.common.progress import Progress, no_progress
+from anon_platform.common.seeding import seeded
+from anon_platform.common.spelling import did_you_mean
+from anon_platform.common.versions import library_versions
 from anon_platform.errors import GeneratorError
 from anon_platform.sources.readers import fingerprint
 from anon_platform.storage import atomic_folder, read_json, write_json
@@ -36,63 +34,6 @@ class GeneratorParams(BaseModel):
     """Base of a backend's parameters (from releases.yml or the CLI): unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of training: `step` of `total` (epochs, or iterations), with the loss so far.
-
-    Backends send these to the `progress` callback of `Generator.fit`; the Dagster asset logs
-    them, the CLI draws a progress bar, and the model card keeps the loss curve.
-    """
-
-    step: int
-    total: int
-    loss: float | None = None
-    rows_per_second: float | None = None
-    message: str = ""
-
-    def describe(self) -> str:
-        parts = [f"step {self.step}/{self.total}"]
-        if self.loss is not None:
-            parts.append(f"loss {self.loss:.4f}")
-        if self.rows_per_second is not None:
-            parts.append(f"{self.rows_per_second:,.0f} rows/s")
-        if self.message:
-            parts.append(self.message)
-        return ", ".join(parts)
-
-
-Progress = Callable[[ProgressEvent], None]
-
-
-def no_progress(event: ProgressEvent) -> None:
-    """The default progress callback: ignores every event."""
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed Python, NumPy and torch for the duration of a fit or sample call."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-    except ImportError:  # pragma: no cover - torch is a dependency, but backends may not need it
-        pass
-    yield
-
-
-def library_versions(*packages: str) -> dict[str, str]:
-    """Installed versions of the given distributions (and of anon_platform)."""
-    versions = {}
-    for package in ("anon_platform", *packages):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 class Generator(abc.ABC):
@@ -122,11 +63,22 @@ class Generator(abc.ABC):
         except ValidationError as err:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
+                + (
+                    did_you_mean(str(e["loc"][0]), cls.Params.model_fields)
+                    if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+                    else ""
+                )
                 for e in err.errors()
             )
             raise GeneratorError(
                 f"generator '{cls.name}': invalid parameters: {problems}"
             ) from None
+
+    def check_schema(self) -> None:
+        """Raise GeneratorError when this backend cannot train on `self.schema` with its
+        parameters, whatever the rows (one table only, one parent per table, ...): what `fit`
+        would refuse, told before any data is read. The default accepts every schema."""
+        return
 
     def fit(self, tables: dict[str, pl.DataFrame], progress: Progress | None = None) -> None:
         """Learn the dataset; `tables` holds one frame per table of the schema.
@@ -134,6 +86,7 @@ class Generator(abc.ABC):
         `progress` receives ProgressEvents while training; a backend that trains in steps
         appends its per-step loss to `self.loss_curve`, which the model card keeps.
         """
+        self.check_schema()
         missing = [t.name for t in self.schema.tables if t.name not in tables]
         if missing:
             raise GeneratorError(f"generator '{self.name}': no training data for {missing}")

@@ -51,8 +51,9 @@ from pydantic import Field, model_validator
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
+from anon_platform.common.progress import Progress, ProgressEvent
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.base import Generator, GeneratorParams, Progress, ProgressEvent
+from anon_platform.generators.base import Generator, GeneratorParams
 from anon_platform.generators.table_by_table import fresh_keys
 from anon_platform.privacy.accountant import ACCOUNTANT, GaussianBudget, epsilon_for
 from anon_platform.privacy.adapt import dp_adapt
@@ -198,20 +199,31 @@ class ClustMixGenerator(Generator):
             )
         return self.schema.tables[0]
 
-    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
+    def _columns(self) -> tuple[TableSchema, str | None, list[ColumnSchema]]:
+        """The table, its target (when modelled) and the feature columns besides it."""
         table = self._table()
+        columns = table.modelled_columns
+        target = table.target if table.target in {c.name for c in columns} else None
+        return table, target, [c for c in columns if c.name != target]
+
+    def check_schema(self) -> None:
+        """One table, a column to model besides the target, `bounds` naming only features."""
+        table, _, features = self._columns()
+        if not features:
+            raise GeneratorError(f"table '{table.name}': no column to model besides the target")
+        cfg = self.config
+        assert isinstance(cfg, ClustMixParams)
+        unknown = sorted(set(cfg.bounds) - {c.name for c in features})
+        if unknown:
+            raise GeneratorError(f"parameter 'bounds' names unknown column(s) {unknown}")
+
+    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
+        table, target, features = self._columns()
         cfg = self.config
         assert isinstance(cfg, ClustMixParams)
         frame = tables[table.name]
         n = frame.height
         columns = table.modelled_columns
-        target = table.target if table.target in {c.name for c in columns} else None
-        features = [c for c in columns if c.name != target]
-        if not features:
-            raise GeneratorError(f"table '{table.name}': no column to model besides the target")
-        unknown = sorted(set(cfg.bounds) - {c.name for c in features})
-        if unknown:
-            raise GeneratorError(f"parameter 'bounds' names unknown column(s) {unknown}")
         delta = cfg.delta if cfg.delta is not None else 1.0 / (10.0 * n)
         categorical = [c for c in columns if c.name == target or not is_numeric(c)]
         delta_threshold = THRESHOLD_SHARE_OF_DELTA * delta if categorical else 0.0

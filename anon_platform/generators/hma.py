@@ -20,8 +20,10 @@ from sdv.multi_table import HMASynthesizer
 
 from anon_platform.catalog.schema import TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.common.frames import MAX_CODES, SDTYPES, from_pandas, to_pandas
+from anon_platform.common.progress import Progress, ProgressEvent
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.base import Generator, GeneratorParams, Progress, ProgressEvent
+from anon_platform.generators.base import Generator, GeneratorParams
 from anon_platform.generators.protection import (
     GUARD_RARE_CATEGORIES,
     ProtectionParams,
@@ -29,8 +31,8 @@ from anon_platform.generators.protection import (
     fit_value_guards,
     protection_record,
 )
-from anon_platform.generators.sdv_backends import MAX_CODES, SDTYPES, Distribution
-from anon_platform.generators.table_by_table import fresh_keys, from_pandas, to_pandas
+from anon_platform.generators.sdv_backends import Distribution
+from anon_platform.generators.table_by_table import fresh_keys
 from anon_platform.sources.readers import POLARS_TYPES
 
 
@@ -91,7 +93,8 @@ class HMAGenerator(Generator):
             frames[table.name] = frame[keys + [c.name for c in table.modelled_columns]]
         return frames
 
-    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
+    def check_schema(self) -> None:
+        """Every table with child tables has a primary key (HMA links children to it)."""
         for table in self.schema.tables:
             children = [
                 t
@@ -102,6 +105,8 @@ class HMAGenerator(Generator):
                 raise GeneratorError(
                     f"generator 'hma': table '{table.name}' has child tables but no primary key"
                 )
+
+    def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
         frames = self._frames(tables)
         schemas = {t.name: t for t in self.schema.tables}
         self.synthesizer = HMASynthesizer(hma_metadata(schemas, frames), verbose=False)

@@ -13,48 +13,14 @@ import ctgan.synthesizers.tvae as tvae_loop
 import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
-from sdv.metadata import Metadata
 from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
-from anon_platform.catalog.schema import ColumnSchema, TableSchema
-from anon_platform.catalog.specs import ColumnType
+from anon_platform.catalog.schema import TableSchema
+from anon_platform.common.frames import sdv_metadata
+from anon_platform.common.progress import ProgressEvent
 from anon_platform.devices import torch_device
-from anon_platform.generators.base import GeneratorParams, ProgressEvent
+from anon_platform.generators.base import GeneratorParams
 from anon_platform.generators.table_by_table import TableByTableGenerator, TableByTableParams
-
-SDTYPES: dict[ColumnType, str] = {
-    ColumnType.STRING: "categorical",
-    ColumnType.INTEGER: "numerical",
-    ColumnType.FLOAT: "numerical",
-    ColumnType.BOOLEAN: "boolean",
-    ColumnType.DATE: "datetime",
-    ColumnType.DATETIME: "datetime",
-}
-
-
-MAX_CODES = 10
-
-
-def sdv_metadata(
-    table: TableSchema, columns: list[ColumnSchema], frame: pd.DataFrame | None = None
-) -> Metadata:
-    """SDV metadata of the modelled columns from the catalog's types (never auto-detected).
-
-    An integer column with at most MAX_CODES distinct values in `frame` (a 0/1 label, a small
-    count) is categorical: a continuous marginal would blur its few exact values.
-    """
-    spec: dict[str, dict[str, Any]] = {}
-    for column in columns:
-        sdtype = SDTYPES[column.type]
-        if (
-            column.type == ColumnType.INTEGER
-            and frame is not None
-            and frame[column.name].nunique(dropna=True) <= MAX_CODES
-        ):
-            sdtype = "categorical"
-        spec[column.name] = {"sdtype": sdtype}
-    return Metadata.load_from_dict({"tables": {table.name: {"columns": spec}}})
-
 
 Distribution = Literal["norm", "beta", "truncnorm", "uniform", "gamma", "gaussian_kde"]
 

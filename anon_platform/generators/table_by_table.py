@@ -38,8 +38,10 @@ from sklearn.neighbors import NearestNeighbors
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.common.frames import from_pandas, to_pandas
+from anon_platform.common.progress import Progress, ProgressEvent
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.base import Generator, Progress, ProgressEvent
+from anon_platform.generators.base import Generator
 from anon_platform.generators.protection import (
     GUARD_RARE_CATEGORIES,
     ProtectionParams,
@@ -52,35 +54,6 @@ from anon_platform.sources.readers import POLARS_TYPES
 PARENT_PREFIX = "__parent__"
 COUNT_PREFIX = "__n_"
 NEIGHBOURS = 32
-
-
-def to_pandas(frame: pl.DataFrame, columns: list[ColumnSchema]) -> pd.DataFrame:
-    """The modelled columns of `frame` as pandas, dates and datetimes as datetime64[ns].
-
-    Nanoseconds because RDT turns datetimes into integers assuming them: polars' microsecond
-    datetimes otherwise came back 1,000 times too small (1970-01-21 instead of 2025).
-    """
-    out = frame.select([c.name for c in columns]).to_pandas()
-    for column in columns:
-        if column.type in (ColumnType.DATE, ColumnType.DATETIME):
-            out[column.name] = pd.to_datetime(out[column.name]).astype("datetime64[ns]")
-    return out
-
-
-def from_pandas(frame: pd.DataFrame, columns: list[ColumnSchema]) -> pl.DataFrame:
-    """A sampled pandas frame back in the declared polars types."""
-    series = []
-    for column in columns:
-        values = frame[column.name]
-        if column.type == ColumnType.INTEGER:
-            values = pd.to_numeric(values, errors="coerce").round()
-        elif column.type == ColumnType.BOOLEAN:
-            values = values.astype("boolean")
-        elif column.type in (ColumnType.DATE, ColumnType.DATETIME):
-            values = pd.to_datetime(values, errors="coerce")
-        s = pl.from_pandas(values).alias(column.name)
-        series.append(s.cast(POLARS_TYPES[column.type], strict=False))
-    return pl.DataFrame(series)
 
 
 def fresh_keys(column: ColumnSchema, count: int, prefix: str) -> pl.Series:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anon_platform.generators.base import Progress, ProgressEvent, no_progress
+from anon_platform.common.progress import Progress, ProgressEvent, no_progress
 from anon_platform.latent.preprocessing import PreprocessingSpec, scaled_targets
 
 # Activations of the winners are softplus(h) + ACTIVE_FLOOR > 0, so a code has exactly k non-zero

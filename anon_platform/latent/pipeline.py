@@ -15,9 +15,11 @@ from threadpoolctl import threadpool_limits
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import LatentSettings, Role
+from anon_platform.common.progress import Progress, no_progress
+from anon_platform.common.seeding import seeded
+from anon_platform.common.versions import library_versions
 from anon_platform.devices import torch_device
 from anon_platform.gates.results import Expectation, GateResult
-from anon_platform.generators.base import Progress, library_versions, no_progress, seeded
 from anon_platform.latent import attacks
 from anon_platform.latent.errors import EncoderError
 from anon_platform.latent.export import ExportedEncoder, export_encoder

@@ -27,6 +27,7 @@ from pydantic import Field
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.common.progress import Progress
 from anon_platform.devices import torch_device
 from anon_platform.errors import GeneratorError
 from anon_platform.generators.autoregressive.encoding import (
@@ -41,7 +42,7 @@ from anon_platform.generators.autoregressive.encoding import (
 )
 from anon_platform.generators.autoregressive.network import OrderedMADE, sample_codes
 from anon_platform.generators.autoregressive.training import TrainingPlan, train
-from anon_platform.generators.base import Generator, GeneratorParams, Progress
+from anon_platform.generators.base import Generator, GeneratorParams
 from anon_platform.generators.protection import ProtectionParams, protection_record
 from anon_platform.generators.table_by_table import assemble_table
 
@@ -137,17 +138,21 @@ class AutoregressiveGenerator(Generator):
 
     # training ------------------------------------------------------------------------------
 
+    def check_schema(self) -> None:
+        """One parent per table: a row is generated given its one parent's context."""
+        for table in self.schema.ordered():
+            if len(table.foreign_keys) > 1:
+                raise GeneratorError(
+                    f"generator '{self.name}': table '{table.name}' has several foreign "
+                    "keys; only one parent per table is supported"
+                )
+
     def _fit(self, tables: dict[str, pl.DataFrame], progress: Progress) -> None:
         rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
         self.models: dict[str, TableModel] = {}
         codes_of: dict[str, np.ndarray] = {}
         with tempfile.TemporaryDirectory(prefix="anon-autoregressive-") as scratch:
             for table in self.schema.ordered():
-                if len(table.foreign_keys) > 1:
-                    raise GeneratorError(
-                        f"generator '{self.name}': table '{table.name}' has several foreign "
-                        "keys; only one parent per table is supported"
-                    )
                 frame, context = self._training_frame(table, tables, codes_of)
                 parent_rows = frame["__row__"].to_numpy() if "__row__" in frame.columns else None
                 columns = [*table.modelled_columns, *self._count_columns(table)]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from anon_platform.common.progress import Progress, ProgressEvent
 from anon_platform.generators.autoregressive.network import OrderedMADE, training_ranks
-from anon_platform.generators.base import Progress, ProgressEvent
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The quality report as one self-contained HTML file, safe to release next to the data.
+"""The quality report as one self-contained HTML page, safe to release next to the data.
 
 Charts are drawn by plotly.js, embedded once (about 4.8 MB of the file) so that the page opens
 offline; each chart holds only aggregated counts, never a row.
@@ -19,34 +19,32 @@ What the page may show of the real (train) data, and why that is no individual's
 - Columns: `TableSchema.modelled_columns` only, so keys and direct identifiers are never plotted.
 - Association matrices: Cramér's V over the same bins (a mixed measure: numbers, dates and
   categories alike), one number per column pair aggregated over all rows.
+
+Cells and their suppression are computed in anon_platform/evaluation/marginals.py; this module
+lays them out with the metrics and the gates' verdicts.
 """
 
 from __future__ import annotations
 
 import html
-import itertools
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
-from scipy.stats.contingency import association
 
-from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
-from anon_platform.catalog.specs import ColumnType, EvaluationSettings
+from anon_platform.catalog.schema import DatasetSchema, TableSchema
+from anon_platform.catalog.specs import EvaluationSettings
+from anon_platform.evaluation.marginals import cramers_v_matrix, marginal
 from anon_platform.gates.results import Expectation, GateResult
-
-MAX_BINS = 20
-MAX_CATEGORIES = 30
-DISCRETE_MAX_VALUES = 20
-MISSING = "(missing)"
-OTHER = "(other)"
-REAL_COLOR = "#1f77b4"
-SYNTHETIC_COLOR = "#ff7f0e"
-HOLDOUT_COLOR = "#2ca02c"
+from anon_platform.html_report.figures import (
+    Figures,
+    dcr_figure,
+    heatmap,
+    marginal_figure,
+    risk_figure,
+)
 
 METRIC_NOTES: dict[str, str] = {
     "quality": "SDMetrics quality score (mean of column shapes and pair trends)",
@@ -71,290 +69,6 @@ METRIC_NOTES: dict[str, str] = {
     "inference_risk": "Anonymeter attribute-inference risk, worst column",
     "k_anonymity": "smallest class of released rows on the quasi-identifiers",
 }
-
-_TEMPLATE = go.layout.Template(
-    layout={
-        "font": {"family": "system-ui, sans-serif", "size": 12},
-        "paper_bgcolor": "white",
-        "plot_bgcolor": "white",
-        "margin": {"l": 50, "r": 20, "t": 40, "b": 60},
-        "xaxis": {"showline": True, "linecolor": "#888"},
-        "yaxis": {"gridcolor": "#e5e5e5"},
-        "legend": {"orientation": "h", "y": 1.12},
-    }
-)
-
-
-@dataclass(frozen=True)
-class Binning:
-    """How one column is cut into labelled cells; the same cells for real and synthetic."""
-
-    labels: list[str]
-    kind: str  # "numeric" or "categorical"
-    edges: np.ndarray | None = None  # numeric: inner edges, cells (-inf,e0), [e0,e1)..[en,inf)
-    categories: dict[str, int] = field(default_factory=dict)
-
-    def codes(self, series: pl.Series) -> np.ndarray:
-        """Cell index of every value; nulls go to the last cell (`MISSING`)."""
-        missing = len(self.labels) - 1
-        nulls = series.is_null().to_numpy()
-        if self.kind == "numeric":
-            values = _as_numbers(series)
-            codes = np.searchsorted(self.edges, np.nan_to_num(values), side="right")
-        else:
-            codes = (
-                series.cast(pl.String)
-                .replace_strict(self.categories, default=self.categories[OTHER])
-                .cast(pl.Int64)
-                .fill_null(missing)
-                .to_numpy()
-            )
-        codes = np.where(nulls, missing, codes)
-        return codes.astype(np.int64)
-
-
-@dataclass(frozen=True)
-class Marginal:
-    """Counts per cell of one column; real counts under the threshold are None (suppressed)."""
-
-    column: str
-    labels: list[str]
-    real: list[int | None]
-    synthetic: list[int]
-    suppressed: int
-
-
-def _as_numbers(series: pl.Series) -> np.ndarray:
-    """Numbers, dates (days since 1970) and datetimes (days, fractional) as float64."""
-    if series.dtype == pl.Date:
-        series = series.cast(pl.Int64)
-    elif isinstance(series.dtype, pl.Datetime):
-        series = series.dt.epoch("ms").cast(pl.Float64) / 86_400_000.0
-    elif series.dtype == pl.Boolean:
-        series = series.cast(pl.Int64)
-    return series.cast(pl.Float64).to_numpy().astype(np.float64)
-
-
-def nice_step(span: float, bins: int) -> float:
-    """The 1-2-5 number nearest above span / bins (e.g. 850 -> 1000, 0.13 -> 0.2)."""
-    raw = span / bins if span > 0 else 1.0
-    magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if raw <= factor * magnitude:
-            return factor * magnitude
-    return 10 * magnitude
-
-
-def _format_edge(value: float, step: float) -> str:
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return f"{value:,.{decimals}f}"
-
-
-def _calendar_edges(low: float, high: float) -> tuple[np.ndarray, list[str]]:
-    """Edges (days since 1970) on whole years, months or days, whichever gives at most about
-    20 cells between `low` and `high`, with their labels (1990, 1990-04 or 1990-04-17)."""
-    span = high - low
-    for unit, days, fmt in (("Y", 365.25, 4), ("M", 30.44, 7), ("D", 1.0, 10)):
-        if span >= 2 * days or unit == "D":
-            step = max(1, round(nice_step(span / days, MAX_BINS)))
-            first = np.datetime64(int(low), "D").astype(f"datetime64[{unit}]").astype(np.int64)
-            last = np.datetime64(math.ceil(high), "D").astype(f"datetime64[{unit}]")
-            start = (first // step) * step
-            stop = -(-(last.astype(np.int64) + 1) // step) * step
-            edges = np.arange(start, stop + 1, step).astype(f"datetime64[{unit}]")
-            labels = [str(e)[:fmt] for e in edges]
-            return edges.astype("datetime64[D]").astype(np.int64).astype(np.float64), labels
-    raise AssertionError(unit)
-
-
-def _numeric_binning(real: np.ndarray, column_type: ColumnType) -> Binning:
-    """Rounded-grid edges from the 1 % to the 99 % quantile of the real values, open outer bins:
-    1-2-5 steps for numbers, whole years, months or days for dates."""
-    values = real[~np.isnan(real)]
-    if values.size == 0:
-        return Binning(labels=[MISSING], kind="numeric", edges=np.array([]))
-    low, high = (float(q) for q in np.quantile(values, [0.01, 0.99]))
-    if column_type in (ColumnType.DATE, ColumnType.DATETIME):
-        edges, text = _calendar_edges(low, high)
-    else:
-        step = nice_step(high - low, MAX_BINS)
-        start = math.floor(low / step) * step
-        stop = max(math.ceil(high / step) * step, start + step)
-        edges = np.arange(start, stop + step / 2, step)
-        text = [_format_edge(e, step) for e in edges]
-    labels = [f"< {text[0]}"]
-    labels += [f"[{a}, {b})" for a, b in itertools.pairwise(text)]
-    labels += [f"≥ {text[-1]}", MISSING]
-    return Binning(labels=labels, kind="numeric", edges=edges)
-
-
-def _categorical_binning(real: pl.Series, min_count: int) -> Binning:
-    """Categories held by at least `min_count` real rows (the most frequent first), then other."""
-    counts = real.drop_nulls().cast(pl.String).value_counts(sort=True, name="n")
-    shown = [
-        str(v)
-        for v, n in zip(counts[real.name].to_list(), counts["n"].to_list(), strict=True)
-        if n >= min_count
-    ][:MAX_CATEGORIES]
-    shown = sorted(shown) if len(shown) <= DISCRETE_MAX_VALUES else shown
-    labels = [*shown, OTHER, MISSING]
-    return Binning(
-        labels=labels, kind="categorical", categories={v: i for i, v in enumerate(labels[:-1])}
-    )
-
-
-def column_binning(column: ColumnSchema, real: pl.Series, min_count: int) -> Binning:
-    """Cells for one modelled column: categories for text, booleans and numbers with at most
-    20 distinct values (each shown only when held by `min_count` real rows), else a numeric grid."""
-    if column.type in (ColumnType.STRING, ColumnType.BOOLEAN):
-        return _categorical_binning(real, min_count)
-    if column.type == ColumnType.INTEGER and real.drop_nulls().n_unique() <= DISCRETE_MAX_VALUES:
-        return _categorical_binning(real, min_count)
-    return _numeric_binning(_as_numbers(real), column.type)
-
-
-def marginal(
-    column: ColumnSchema, real: pl.Series, synthetic: pl.Series | None, min_count: int
-) -> tuple[Marginal, Binning]:
-    """Real and synthetic counts per cell, with real cells of 1..min_count-1 rows suppressed."""
-    binning = column_binning(column, real, min_count)
-    size = len(binning.labels)
-    real_counts = np.bincount(binning.codes(real), minlength=size)
-    syn_counts = (
-        np.bincount(binning.codes(synthetic), minlength=size)
-        if synthetic is not None
-        else np.zeros(size, dtype=np.int64)
-    )
-    keep = [i for i in range(size) if real_counts[i] > 0 or syn_counts[i] > 0]
-    small = [i for i in keep if 0 < real_counts[i] < min_count]
-    shown_real: list[int | None] = [None if i in small else int(real_counts[i]) for i in keep]
-    result = Marginal(
-        column=column.name,
-        labels=[binning.labels[i] for i in keep],
-        real=shown_real,
-        synthetic=[int(syn_counts[i]) for i in keep],
-        suppressed=len(small),
-    )
-    return result, binning
-
-
-def cramers_v_matrix(codes: dict[str, np.ndarray]) -> np.ndarray:
-    """Cramér's V of every column pair over their cells (scipy); 1 on the diagonal, NaN where a
-    column has a single non-empty cell."""
-    names = list(codes)
-    size = len(names)
-    matrix = np.eye(size)
-    for i in range(size):
-        for j in range(i + 1, size):
-            a, b = codes[names[i]], codes[names[j]]
-            width = int(b.max()) + 1 if b.size else 1
-            table = np.bincount(a * width + b, minlength=(int(a.max()) + 1) * width)
-            table = table.reshape(-1, width)
-            table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
-            value = float(association(table, method="cramer")) if min(table.shape) > 1 else math.nan
-            matrix[i, j] = matrix[j, i] = value
-    return matrix
-
-
-class _Figures:
-    """Turns plotly figures into divs with deterministic ids (plotly.js is embedded once)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def div(self, figure: go.Figure, height: int = 320) -> str:
-        self.count += 1
-        figure.update_layout(template=_TEMPLATE, height=height)
-        return figure.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=f"figure-{self.count}",
-            default_height=f"{height}px",
-            config={"displaylogo": False, "responsive": True},
-        )
-
-
-def _marginal_figure(m: Marginal) -> go.Figure:
-    real_total = sum(v for v in m.real if v is not None) or 1
-    syn_total = sum(m.synthetic) or 1
-    figure = go.Figure(
-        [
-            go.Bar(
-                name="real (train)",
-                x=m.labels,
-                y=[None if v is None else round(v / real_total, 5) for v in m.real],
-                marker_color=REAL_COLOR,
-            ),
-            go.Bar(
-                name="synthetic",
-                x=m.labels,
-                y=[round(v / syn_total, 5) for v in m.synthetic],
-                marker_color=SYNTHETIC_COLOR,
-            ),
-        ]
-    )
-    figure.update_layout(
-        title=m.column, barmode="group", yaxis_title="share of rows", xaxis_type="category"
-    )
-    return figure
-
-
-def _heatmap(matrix: np.ndarray, names: list[str], title: str) -> go.Figure:
-    z = [[None if math.isnan(v) else round(float(v), 3) for v in row] for row in matrix]
-    figure = go.Figure(
-        go.Heatmap(z=z, x=names, y=names, zmin=0, zmax=1, colorscale="Blues", showscale=True)
-    )
-    figure.update_layout(title=title, yaxis_autorange="reversed")
-    return figure
-
-
-def _dcr_figure(histogram: dict[str, Any]) -> go.Figure:
-    edges = [float(e) for e in histogram["edges"]]
-    labels = [f"{a:.3g}–{b:.3g}" for a, b in itertools.pairwise(edges)]
-    figure = go.Figure(
-        [
-            go.Bar(name="synthetic to train", x=labels, y=histogram["to_train"]),
-            go.Bar(name="synthetic to holdout", x=labels, y=histogram["to_holdout"]),
-        ]
-    )
-    figure.data[0].marker.color = REAL_COLOR
-    figure.data[1].marker.color = HOLDOUT_COLOR
-    figure.update_layout(
-        title="Distance to closest record (Gower)",
-        barmode="group",
-        xaxis_title="distance",
-        yaxis_title="synthetic rows",
-        xaxis_type="category",
-    )
-    return figure
-
-
-def _risk_figure(risks: dict[str, dict[str, float]], risk_max: float | None) -> go.Figure:
-    names = list(risks)
-    values = [float(risks[n]["value"]) for n in names]
-    figure = go.Figure(
-        go.Bar(
-            x=names,
-            y=values,
-            marker_color=SYNTHETIC_COLOR,
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [float(risks[n]["high"]) - v for n, v in zip(names, values, strict=True)],
-                "arrayminus": [
-                    v - float(risks[n]["low"]) for n, v in zip(names, values, strict=True)
-                ],
-            },
-        )
-    )
-    if risk_max is not None:
-        figure.add_hline(y=risk_max, line_dash="dash", line_color="#d62728")
-    figure.update_layout(
-        title="Anonymeter attack risks with confidence intervals",
-        yaxis_title="risk",
-        yaxis_range=[0, 1],
-    )
-    return figure
 
 
 def _fmt(value: Any) -> str:
@@ -440,7 +154,7 @@ def _table_section(
     synthetic: pl.DataFrame | None,
     settings: EvaluationSettings,
     risk_max: float | None,
-    figures: _Figures,
+    figures: Figures,
 ) -> str:
     min_count = settings.plot_min_count
     columns = [c for c in table.modelled_columns if c.name in train.columns]
@@ -461,7 +175,7 @@ def _table_section(
         m, binning = marginal(column, train[column.name], syn, min_count)
         if m.suppressed:
             suppressed[column.name] = m.suppressed
-        parts.append(f"<div>{figures.div(_marginal_figure(m))}</div>")
+        parts.append(f"<div>{figures.div(marginal_figure(m))}</div>")
         real_codes[column.name] = binning.codes(train[column.name])
         if syn is not None:
             syn_codes[column.name] = binning.codes(syn)
@@ -491,17 +205,17 @@ def _table_section(
             "1 = determined) over the cells above, for every pair of columns: one measure for "
             "numbers, dates and categories alike.</p><div class='grid2'>"
         )
-        real_map = _heatmap(cramers_v_matrix(real_codes), names, "real (train)")
+        real_map = heatmap(cramers_v_matrix(real_codes), names, "real (train)")
         parts.append(f"<div>{figures.div(real_map, 440)}</div>")
         if set(syn_codes) == set(names):
-            syn_map = _heatmap(cramers_v_matrix(syn_codes), names, "synthetic")
+            syn_map = heatmap(cramers_v_matrix(syn_codes), names, "synthetic")
             parts.append(f"<div>{figures.div(syn_map, 440)}</div>")
         parts.append("</div>")
     privacy = []
     if entry.get("dcr_histogram"):
-        privacy.append(f"<div>{figures.div(_dcr_figure(entry['dcr_histogram']))}</div>")
+        privacy.append(f"<div>{figures.div(dcr_figure(entry['dcr_histogram']))}</div>")
     if entry.get("risks"):
-        privacy.append(f"<div>{figures.div(_risk_figure(entry['risks'], risk_max))}</div>")
+        privacy.append(f"<div>{figures.div(risk_figure(entry['risks'], risk_max))}</div>")
     if privacy:
         parts.append(
             "<h3>Privacy</h3><p class='note'>A private generator puts its synthetic rows as close "
@@ -537,7 +251,7 @@ def render_report_html(
     metrics against thresholds, and per table the marginals, association matrices, DCR
     histogram and Anonymeter risks. It shows no individual's value of the real data (see the
     module docstring for how) and never plots a key or identifier column."""
-    figures = _Figures()
+    figures = Figures()
     verdict = (
         "not gated" if gates is None else ("PASSED" if all(g.passed for g in gates) else "FAILED")
     )
