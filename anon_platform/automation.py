@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from anon_platform import steps
+from anon_platform import stored
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.errors import AnonPlatformError
@@ -41,7 +41,7 @@ def check_sources(
     check = SourceCheck(dataset)
     known = state.get("fingerprints", {})
     ingested = {
-        t.name: steps.ingested_source_fingerprint(zones, dataset, t.name)
+        t.name: stored.ingested_source_fingerprint(zones, dataset, t.name)
         for t in catalog.sources[dataset].tables
     }
     try:

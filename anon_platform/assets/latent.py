@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from anon_platform import steps
+from anon_platform import stored
 from anon_platform.assets.common import (
     OWNERS,
     RELEASED,
@@ -157,7 +157,7 @@ def latent_assets(catalog: Catalog, dataset: str) -> list:
             zones,
             dataset,
             latent_steps.RELEASE_NAME,
-            steps.source_fingerprints(catalog, zones, dataset),
+            stored.source_fingerprints(catalog, zones, dataset),
         )
 
     @dg.asset(

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from anon_platform import steps
+from anon_platform import steps, stored
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
@@ -108,7 +108,7 @@ def _report_defs(catalog: Catalog, dataset: str, generator: str) -> list:
             zones,
             dataset,
             generator,
-            steps.source_fingerprints(catalog, zones, dataset),
+            stored.source_fingerprints(catalog, zones, dataset),
         )
 
     return [report, gate]

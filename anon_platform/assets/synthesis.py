@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from anon_platform import steps
+from anon_platform import steps, stored
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, tables_metadata
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
@@ -68,7 +68,7 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         tables = steps.synthesize(catalog, zones, dataset, generator)
         metadata = tables_metadata(tables, root, f"Synthetic `{dataset}` from `{generator}`.")
         metadata["copy_filter"] = dg.MetadataValue.json(
-            steps.copy_filter_record(zones, dataset, generator) or {}
+            stored.copy_filter_record(zones, dataset, generator) or {}
         )
         return dg.MaterializeResult(
             metadata=metadata, data_version=data_version(zones, dataset, f"synthetic/{generator}")
@@ -91,7 +91,7 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
             zones,
             dataset,
             generator,
-            steps.source_fingerprints(catalog, zones, dataset),
+            stored.source_fingerprints(catalog, zones, dataset),
         )
 
     return [model, synthetic, gate]

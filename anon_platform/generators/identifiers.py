@@ -206,7 +206,7 @@ def fill_release_identifiers(
 ) -> dict[str, pl.DataFrame]:
     """The synthetic tables with the identifier columns a release asks for (`fakes`: table ->
     column -> kind) filled with fake values that equal no value of any source identifier column
-    (`raw_identifiers`, e.g. steps.raw_identifier_values); the salt is random and never stored."""
+    (`raw_identifiers`, e.g. stored.raw_identifier_values); the salt is random and never stored."""
     blocklist = IdentifierBlocklist.from_values(raw_identifiers)
     return {
         name: fill_identifiers(frame, fakes.get(name, {}), blocklist, seed, locale)

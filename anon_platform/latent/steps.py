@@ -22,8 +22,16 @@ from anon_platform.errors import ReleaseError
 from anon_platform.gates.results import GateResult
 from anon_platform.latent import pipeline
 from anon_platform.latent.noise import NO_GUARANTEE, privatize
-from anon_platform.release import ReleaseSource, record_attempt, refusals_audited, write_release
+from anon_platform.release import (
+    ReleaseSource,
+    gates_blocked,
+    record_attempt,
+    refusals_audited,
+    write_release,
+)
+from anon_platform.release_policy import upstream_chain
 from anon_platform.storage import Zones, read_json, read_parquet
+from anon_platform.stored import source_fingerprints
 
 CODES = "codes.parquet"
 REPORT = "report.json"
@@ -151,8 +159,6 @@ def gate(catalog: Catalog, zones: Zones, dataset: str) -> GateResult:
 
 def latent_chain(catalog: Catalog, dataset: str) -> list[str]:
     """Every artifact a latent release rests on, upstream first."""
-    from anon_platform.steps import upstream_chain
-
     return [*upstream_chain(catalog, dataset), ENCODER_ARTIFACT, CODES_ARTIFACT]
 
 
@@ -162,17 +168,13 @@ def release(catalog: Catalog, zones: Zones, dataset: str) -> Path:
     release the codes and the exported encoder (never the decoder) with the privacy statement
     and the chain in the manifest. Every attempt, released or not, appends a line to the
     dataset's audit log."""
-    from anon_platform.steps import source_fingerprints
-
     fingerprints = source_fingerprints(catalog, zones, dataset)
     with refusals_audited(zones, dataset, RELEASE_NAME, fingerprints):
         chain = evidence.verify_chain(zones, dataset, latent_chain(catalog, dataset))
         result = gate(catalog, zones, dataset)
-        if not result.passed:
-            raise ReleaseError(
-                f"dataset '{dataset}', latent codes: not released, gate(s) failed: {result.gate}",
-                reasons=[f"{result.gate}: {e.name} ({e.detail})" for e in result.failures],
-            )
+        blocked = gates_blocked(dataset, "latent codes", [result])
+        if blocked:
+            raise blocked
         evidence.ensure_judged(dataset, chain, [result])
         links = {link.artifact: link for link in chain}
         encoder, codes = links[ENCODER_ARTIFACT], links[CODES_ARTIFACT]
