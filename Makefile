@@ -7,7 +7,7 @@ export ANON_HOME
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install demo test ui lint validate clean-home bench browser e2e
+.PHONY: install demo test ui lint validate clean-home bench browser e2e workers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,22 @@ browser:
 # test_ui_browser.py).
 e2e: install browser
 	$(BIN)/pytest -q -m e2e
+
+# Celery workers for runs on ANON_EXECUTOR=celery (docs/scale-out.md): one on the `cpu` queue, one
+# on the `gpu` queue (torch training; CUDA when torch sees a card). Concurrency per queue is the
+# workers' -c; broker and backend from ANON_CELERY_BROKER / ANON_CELERY_BACKEND (executors.py).
+ANON_CELERY_BROKER ?= redis://127.0.0.1:6379/0
+export ANON_CELERY_BROKER
+CPU_CONCURRENCY ?= 2
+GPU_CONCURRENCY ?= 1
+CELERY_WORKER = $(BIN)/dagster-celery worker start -A dagster_celery.app -y $(ANON_HOME)/celery.yaml
+workers: install
+	$(BIN)/anon instance
+	$(BIN)/python -m anon_platform.executors $(ANON_HOME)/celery.yaml
+	export DAGSTER_HOME=$$($(BIN)/anon instance --print-home) PATH=$(CURDIR)/$(BIN):$$PATH; \
+	CUDA_VISIBLE_DEVICES= $(CELERY_WORKER) -q cpu -n cpu -- -c $(CPU_CONCURRENCY) & cpu=$$!; \
+	$(CELERY_WORKER) -q gpu -n gpu -- -c $(GPU_CONCURRENCY) & gpu=$$!; \
+	trap 'kill $$cpu $$gpu; wait' INT TERM; wait
 
 validate: install
 	$(BIN)/anon validate
