@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from anon_platform import stored
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.errors import AnonPlatformError
+from anon_platform.pipeline import stored
 from anon_platform.sources.fingerprints import content_digest, source_fingerprint
 from anon_platform.storage import Zones
 

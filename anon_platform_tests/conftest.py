@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from anon_platform import steps
 from anon_platform.catalog import Catalog, load_catalog
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from anon_platform import steps
 from anon_platform.catalog import load_catalog
 from anon_platform.definitions import build_definitions
 from anon_platform.errors import CatalogError
+from anon_platform.pipeline import steps
 from anon_platform.resources import AnonHome
 from anon_platform.sources.fingerprints import file_fingerprint
 from anon_platform.storage import Zones

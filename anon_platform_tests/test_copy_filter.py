@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from anon_platform import steps
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.copy_filter import remove_unique_row_copies
 from anon_platform.gates import check_synthetic_tables
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 from anon_platform_tests.conftest import staged_project
 from anon_platform_tests.test_prepare_and_release import DATASET

@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from anon_platform import steps
 from anon_platform.catalog import load_catalog
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 from anon_platform_tests.dagster_processes import (
     latest_materialization,

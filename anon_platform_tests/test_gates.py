@@ -12,7 +12,6 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from anon_platform import stored
 from anon_platform.assets.gating import gate_check_result
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import EvaluationSettings, Thresholds
@@ -20,6 +19,7 @@ from anon_platform.errors import GateError
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.gates.suites import Rule, run_suite
+from anon_platform.pipeline import stored
 from anon_platform.storage import Zones
 from anon_platform_tests.conftest import staged_project
 

@@ -10,13 +10,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from anon_platform import steps, stored
 from anon_platform.catalog import Role, load_catalog
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.common.progress import ProgressEvent
 from anon_platform.errors import GeneratorError
 from anon_platform.generators import REGISTRY, Generator, generator_class, load_generator
 from anon_platform.generators.sdv_backends import GaussianCopulaGenerator
+from anon_platform.pipeline import steps, stored
 from anon_platform.sources.readers import POLARS_TYPES
 from anon_platform.storage import Zones, write_json
 from anon_platform_tests.conftest import staged_project

@@ -16,8 +16,8 @@ import pytest
 from anon_platform.catalog import load_catalog
 from anon_platform.definitions import build_definitions
 from anon_platform.errors import CatalogError, ReleaseError
-from anon_platform.latent import steps as latent_steps
 from anon_platform.latent.noise import analytic_sigma
+from anon_platform.pipeline import latent_steps
 from anon_platform.storage import Zones, read_json
 from anon_platform_tests.conftest import build_project
 

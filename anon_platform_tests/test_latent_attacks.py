@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from anon_platform.catalog.specs import LatentSettings, LatentThresholds
-from anon_platform.latent import pipeline
+from anon_platform.latent import lifecycle
 from anon_platform.latent.noise import privatize
 from anon_platform_tests.test_latent_model import Trained, train_and_export
 
@@ -21,7 +21,7 @@ def evaluate(trained: Trained, epsilon: float | None = None) -> dict:
     if epsilon is not None:
         train_codes, _ = privatize(train_codes, epsilon, 1e-5, clip=1.0, sparse_k=13)
         holdout_codes, _ = privatize(holdout_codes, epsilon, 1e-5, clip=1.0, sparse_k=13)
-    return pipeline.evaluate_latent(
+    return lifecycle.evaluate_latent(
         trained.schema,
         encoder.spec,
         encoder.encode,
@@ -89,7 +89,7 @@ def test_heavy_noise_removes_inversion_linkage_and_utility(noisy: dict) -> None:
 
 
 def test_gate_fails_on_deterministic_codes_and_names_the_worst_column(plain: dict) -> None:
-    result = pipeline.gate_latent(plain, SETTINGS)
+    result = lifecycle.gate_latent(plain, SETTINGS)
     assert not result.passed
     failed = {e.name: e for e in result.failures}
     reconstruction = failed["reconstruction_advantage <= reconstruction_advantage_max"]
@@ -103,7 +103,7 @@ def test_gate_passes_when_every_measured_value_is_inside_its_threshold(plain: di
             utility_drop_max=1.0, reconstruction_advantage_max=1.0, attribute_inference_gain_max=1.0
         )
     )
-    assert pipeline.gate_latent(plain, lenient).passed
+    assert lifecycle.gate_latent(plain, lenient).passed
 
 
 def test_active_sets_of_deterministic_codes_single_out_most_rows(plain: dict) -> None:

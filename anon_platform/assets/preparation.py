@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, tables_metadata
 from anon_platform.catalog import Catalog
+from anon_platform.pipeline import steps
 from anon_platform.resources import AnonHome
 
 

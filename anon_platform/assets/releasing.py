@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from anon_platform import steps
 from anon_platform.assets.common import OWNERS, RELEASED, key
 from anon_platform.assets.reporting import report_key
 from anon_platform.catalog import Catalog
+from anon_platform.pipeline import steps
 from anon_platform.release import MANIFEST, ReleaseManifest, release_version
 from anon_platform.resources import AnonHome
 

@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from anon_platform import steps, stored
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.jobs import FULL_EVALUATION_TAG
+from anon_platform.pipeline import steps, stored
 from anon_platform.resources import AnonHome
 
 SUMMARY_METRICS = (

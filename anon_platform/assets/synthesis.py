@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from anon_platform import steps, stored
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, tables_metadata
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.executors import queue_tags
 from anon_platform.generators import generator_class
+from anon_platform.pipeline import steps, stored
 from anon_platform.resources import AnonHome
 
 

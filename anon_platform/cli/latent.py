@@ -19,7 +19,7 @@ import polars as pl
 from pydantic import ValidationError
 
 from anon_platform.catalog.specs import LatentSettings
-from anon_platform.latent import pipeline
+from anon_platform.latent import lifecycle
 from anon_platform.latent.errors import EncoderError
 from anon_platform.sources.files import read_typed_table, table_schema
 
@@ -48,13 +48,13 @@ def write_table(frame: pl.DataFrame, path: str) -> Path:
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    encoder = pipeline.load_encoder(Path(args.encoder_dir))
+    encoder = lifecycle.load_encoder(Path(args.encoder_dir))
     frame = read_table(args.data)
     missing = [c for c in args.keep if c not in frame.columns]
     if missing:
         raise EncoderError(f"{args.data}: --keep names no column {missing}")
     codes = encoder.encode(frame, source=f"{args.data}")
-    names = pipeline.code_names(codes.shape[1])
+    names = lifecycle.code_names(codes.shape[1])
     table = pl.DataFrame(
         {**{c: frame[c] for c in args.keep}, **{n: codes[:, i] for i, n in enumerate(names)}}
     )
@@ -88,8 +88,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise EncoderError(f"{args.path}: no column '{column}' (columns: {frame.columns})")
     frame = frame.drop(args.exclude)
     table = table_schema(Path(args.path).stem, frame, args.path, target=args.target)
-    trained = pipeline.train_encoder(frame, table, settings, args.seed)
-    out = pipeline.save_encoder(trained, Path(args.out), None)
+    trained = lifecycle.train_encoder(frame, table, settings, args.seed)
+    out = lifecycle.save_encoder(trained, Path(args.out), None)
     card = trained.card
     print(
         f"trained a {card['bottleneck']} encoder on {frame.height:,} rows of {args.path} "
@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     for column, quality in card["reconstruction"].items():
         print(f"  reconstruction {column}: " + ", ".join(f"{k} {v}" for k, v in quality.items()))
-    print(f"exported to {out / pipeline.EXPORT} (the decoder was not kept)")
+    print(f"exported to {out / lifecycle.EXPORT} (the decoder was not kept)")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from anon_platform import evaluation_policy, evidence, release_policy, stored
+from anon_platform import evidence
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.common.progress import Progress
@@ -25,6 +25,7 @@ from anon_platform.evaluation import evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
 from anon_platform.generators.identifiers import fill_release_identifiers
+from anon_platform.pipeline import evaluation_policy, release_policy, stored
 from anon_platform.prepare import check_integrity, split_dataset
 from anon_platform.release import (
     ReleaseSource,

@@ -20,8 +20,10 @@ from anon_platform.catalog.specs import LatentSettings
 from anon_platform.common.progress import Progress, no_progress
 from anon_platform.errors import ReleaseError
 from anon_platform.gates.results import GateResult
-from anon_platform.latent import pipeline
+from anon_platform.latent import lifecycle
 from anon_platform.latent.noise import NO_GUARANTEE, privatize
+from anon_platform.pipeline.release_policy import upstream_chain
+from anon_platform.pipeline.stored import source_fingerprints
 from anon_platform.release import (
     ReleaseSource,
     gates_blocked,
@@ -29,9 +31,7 @@ from anon_platform.release import (
     refusals_audited,
     write_release,
 )
-from anon_platform.release_policy import upstream_chain
 from anon_platform.storage import Zones, read_json, read_parquet
-from anon_platform.stored import source_fingerprints
 
 CODES = "codes.parquet"
 REPORT = "report.json"
@@ -59,14 +59,14 @@ def train(
     models/encoder and the decoder to models/decoder (restricted). Returns the card."""
     settings, table = settings_of(catalog, dataset)
     read = evidence.input_digests(zones, dataset, ["prepared/train"])
-    trained = pipeline.train_encoder(
+    trained = lifecycle.train_encoder(
         _split(zones, dataset, "train", table.name),
         table,
         settings,
         catalog.releases[dataset].seed,
         progress,
     )
-    pipeline.save_encoder(trained, zones.encoder(dataset), zones.decoder(dataset))
+    lifecycle.save_encoder(trained, zones.encoder(dataset), zones.decoder(dataset))
     evidence.record(zones, dataset, ENCODER_ARTIFACT, "train_encoder", read)
     return trained.card
 
@@ -80,8 +80,8 @@ def encode(catalog: Catalog, zones: Zones, dataset: str) -> tuple[pl.DataFrame, 
     read = evidence.input_digests(
         zones, dataset, [ENCODER_ARTIFACT, "prepared/train", "prepared/holdout"]
     )
-    encoder = pipeline.load_encoder(zones.encoder(dataset))
-    card = read_json(zones.encoder(dataset) / pipeline.CARD)
+    encoder = lifecycle.load_encoder(zones.encoder(dataset))
+    card = read_json(zones.encoder(dataset) / lifecycle.CARD)
     train_rows = _split(zones, dataset, "train", table.name)
     holdout_rows = _split(zones, dataset, "holdout", table.name)
     codes = {
@@ -96,7 +96,7 @@ def encode(catalog: Catalog, zones: Zones, dataset: str) -> tuple[pl.DataFrame, 
             codes[split], privacy = privatize(
                 codes[split], dp.epsilon, dp.delta, dp.clip, dp.mechanism, sparse_k=k
             )
-    report = pipeline.evaluate_latent(
+    report = lifecycle.evaluate_latent(
         table,
         encoder.spec,
         encoder.encode,
@@ -128,7 +128,7 @@ def encode(catalog: Catalog, zones: Zones, dataset: str) -> tuple[pl.DataFrame, 
     target = table.target
     frame = pl.concat(
         [
-            pipeline.codes_frame(codes[split], split, rows[target] if target else None, seed + i)
+            lifecycle.codes_frame(codes[split], split, rows[target] if target else None, seed + i)
             for i, (split, rows) in enumerate((("train", train_rows), ("holdout", holdout_rows)))
         ]
     )
@@ -153,7 +153,7 @@ def gate(catalog: Catalog, zones: Zones, dataset: str) -> GateResult:
     """The latent gate over the stored report and the dataset's thresholds."""
     settings, _ = settings_of(catalog, dataset)
     with evidence.pinned(zones, dataset, [CODES_ARTIFACT]) as judged:
-        result = pipeline.gate_latent(stored_report(zones, dataset), settings)
+        result = lifecycle.gate_latent(stored_report(zones, dataset), settings)
     return dataclasses.replace(result, judged=judged)
 
 
@@ -178,7 +178,7 @@ def release(catalog: Catalog, zones: Zones, dataset: str) -> Path:
         evidence.ensure_judged(dataset, chain, [result])
         links = {link.artifact: link for link in chain}
         encoder, codes = links[ENCODER_ARTIFACT], links[CODES_ARTIFACT]
-        exported = {n: d for n, d in encoder.files.items() if n.startswith(f"{pipeline.EXPORT}/")}
+        exported = {n: d for n, d in encoder.files.items() if n.startswith(f"{lifecycle.EXPORT}/")}
         if not exported:
             raise ReleaseError(f"dataset '{dataset}': no trained encoder to release")
         files = {
@@ -187,7 +187,7 @@ def release(catalog: Catalog, zones: Zones, dataset: str) -> Path:
         }
         files.update(
             {
-                "encoder/" + name.removeprefix(f"{pipeline.EXPORT}/"): ReleaseSource(
+                "encoder/" + name.removeprefix(f"{lifecycle.EXPORT}/"): ReleaseSource(
                     ENCODER_ARTIFACT, name, digest
                 )
                 for name, digest in exported.items()
