@@ -28,6 +28,7 @@ from anon_platform.evidence import (
     digest_of_files,
 )
 from anon_platform.gates.results import GateResult
+from anon_platform.generators.base import ModelCard
 from anon_platform.storage import Zones, atomic_folder, atomic_path, file_sha256
 
 MANIFEST = "manifest.json"
@@ -237,7 +238,9 @@ def _model_card(zones: Zones, dataset: str, model: Evidence) -> dict[str, Any]:
             f"{asset_name(dataset, model.artifact)} changed while it was released: re-run the "
             "release"
         )
-    return json.loads(data)
+    if model.artifact == "models/encoder":  # the latent path: the encoder's own card
+        return json.loads(data)
+    return ModelCard.model_validate_json(data).to_json()
 
 
 def failure_reasons(gates: list[GateResult]) -> list[str]:

@@ -108,11 +108,11 @@ def test_numeric_values_are_emitted_exactly_only_when_k_training_rows_share_them
 def test_the_model_card_records_the_value_protection_settings(
     model: AutoregressiveGenerator,
 ) -> None:
-    protection = model.card["value_protection"]
+    protection = model.card.value_protection
     assert protection["rare_category_k"] == 20
     assert protection["numeric_range_quantiles"] == [0.005, 0.995]
     assert protection["within_bin_values"] == "frequent_values"
-    assert model.card["loss_curve"] and model.card["device"] == "cpu"
+    assert model.card.loss_curve and model.card.device == "cpu"
 
 
 def test_fitting_twice_with_the_same_seed_gives_identical_rows(diamonds: pl.DataFrame) -> None:
@@ -164,7 +164,7 @@ def test_a_cpu_only_run_trains_and_samples_on_the_cpu(
 ) -> None:
     monkeypatch.setenv("ANON_DEVICE", "cpu")
     cpu_model = fit_diamonds(diamonds.head(1_000), epochs=1)
-    assert cpu_model.device == "cpu" and cpu_model.card["device"] == "cpu"
+    assert cpu_model.device == "cpu" and cpu_model.card.device == "cpu"
     assert cpu_model.sample(100)["diamonds"].height == 100
 
 

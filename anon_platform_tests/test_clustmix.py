@@ -90,7 +90,7 @@ def test_no_training_value_of_a_sensitive_column_is_in_the_saved_state(
 
 
 def test_model_card_records_the_dp_claim(model: ClustMixGenerator, train: pl.DataFrame) -> None:
-    claim = model.card["differential_privacy"]
+    claim = model.card.differential_privacy
     assert claim["epsilon"] == 3.0
     assert claim["delta"] == pytest.approx(1 / (10 * train.height))
     assert "Dong, Roth & Su" in claim["accountant"]
@@ -103,7 +103,7 @@ def test_model_card_records_the_dp_claim(model: ClustMixGenerator, train: pl.Dat
 
 
 def test_the_charged_mechanisms_spend_exactly_the_budget(model: ClustMixGenerator) -> None:
-    claim = model.card["differential_privacy"]
+    claim = model.card.differential_privacy
     mus = [c["sensitivity"] / c["sigma"] for c in claim["budget_split"]]
     gaussian_delta = claim["delta_split"]["gaussian"]
     assert epsilon_for(float(np.sqrt(np.sum(np.square(mus)))), gaussian_delta) == pytest.approx(
@@ -117,7 +117,7 @@ def test_noise_on_a_group_mean_grows_when_epsilon_or_group_size_shrinks(
 ) -> None:
     def noise(epsilon: float, group_size: int) -> float:
         claim = fit(train, epsilon=epsilon, group_size=group_size, iterations=1)
-        return claim.card["differential_privacy"]["sigma_of_group_mean"]
+        return claim.card.differential_privacy["sigma_of_group_mean"]
 
     assert noise(1.0, 25) > noise(3.0, 25) > noise(10.0, 25)
     assert noise(3.0, 10) > noise(3.0, 25)
@@ -173,7 +173,7 @@ def test_a_table_without_target_is_one_class_and_keeps_the_label_column_as_data(
     schema = DatasetSchema(name="default", tables=(untargeted,))
     model = ClustMixGenerator(schema, {"adapt": True}, seed=0)
     model.fit({TABLE: train})
-    assert model.card["differential_privacy"]["adapt"] is False
+    assert model.card.differential_privacy["adapt"] is False
     assert set(model.released.classes) == {0}
     assert set(model.sample(2000)[TABLE]["default"].unique()) <= {"Yes", "No"}
 
@@ -281,9 +281,9 @@ def test_the_release_manifest_carries_the_dp_claim_of_the_model(
     assert folder is not None
     manifest = json.loads((folder / "manifest.json").read_text())
     claim = manifest["privacy"]["differential_privacy"]
-    assert claim == json.loads(json.dumps(model.card["differential_privacy"]))
+    assert claim == json.loads(json.dumps(model.card.differential_privacy))
     assert claim["epsilon"] == 10.0
-    assert claim["delta"] == pytest.approx(1 / (10 * model.card["rows_trained_on"]["customers"]))
+    assert claim["delta"] == pytest.approx(1 / (10 * model.card.rows_trained_on["customers"]))
     assert {"accountant", "sigma", "budget_split", "mechanism"} <= set(claim)
 
 

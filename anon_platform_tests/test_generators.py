@@ -264,7 +264,7 @@ def test_torch_backends_report_one_progress_event_and_loss_per_epoch_and_table(
     assert [e.step for e in events] == list(range(1, expected + 1))
     assert all(e.total == expected for e in events)
     assert all(e.loss is not None and e.rows_per_second > 0 for e in events)
-    assert backend_models[name].model.card["loss_curve"] == [round(e.loss, 6) for e in events]
+    assert backend_models[name].model.card.loss_curve == [round(e.loss, 6) for e in events]
 
 
 @pytest.mark.parametrize("name", TORCH_BACKENDS)
@@ -273,7 +273,7 @@ def test_torch_backends_train_on_the_device_torch_device_picks(
 ) -> None:
     from anon_platform.devices import torch_device
 
-    assert backend_models[name].model.card["device"] == torch_device()
+    assert backend_models[name].model.card.device == torch_device()
     assert generator_class(name).uses_torch
 
 

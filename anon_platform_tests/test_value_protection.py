@@ -118,7 +118,7 @@ def test_sdv_backends_never_emit_rare_categories_or_out_of_range_values(backend:
         low, high = quantile_range(train[column], 0.005, 0.995)
         values = synthetic[column].drop_nulls().to_physical().cast(pl.Float64)
         assert values.min() >= low and values.max() <= high
-    record = model.card["value_protection"]
+    record = model.card.value_protection
     assert record["rare_category_k"] == 20
     assert record["numeric_range_quantiles"] == [0.005, 0.995]
     assert record["numeric_values_outside_range"] == "never emitted"
@@ -134,7 +134,7 @@ def test_every_backend_records_the_same_value_protection_settings() -> None:
         extra = {"epochs": 1} if backend == "autoregressive" else {}
         model = generator_class(backend)(schema_of(train), {**shared, **extra}, 0)
         model.fit({"people": train})
-        records[backend] = model.card["value_protection"]
+        records[backend] = model.card.value_protection
     assert generator_class("autoregressive") is AutoregressiveGenerator
     common = ("rare_category_k", "numeric_range_quantiles", "numeric_values_outside_range")
     for key in common:

@@ -116,7 +116,7 @@ def fit_and_sample(
         model.fit({table.name: pl.from_pandas(table.train)})
         fitted, fit_cpu = time.perf_counter(), time.process_time() - cpu
         synthetic = model.sample(n, seed=1)[table.name].to_pandas()
-        extra = {"epochs": model.card["epochs_trained"][table.name]}
+        extra = {"epochs": model.card.epochs_trained[table.name]}
     else:
         from sdv.metadata import Metadata
         from sdv.single_table import GaussianCopulaSynthesizer, TVAESynthesizer

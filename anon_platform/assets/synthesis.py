@@ -40,14 +40,14 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
         )
         card = trained.card
         context.log.info(
-            f"trained {generator} on {card['rows_trained_on']} rows in "
-            f"{card['training_seconds']} s on {card['device']}"
+            f"trained {generator} on {card.rows_trained_on} rows in "
+            f"{card.training_seconds} s on {card.device}"
         )
         return dg.MaterializeResult(
             metadata={
-                "model_card": dg.MetadataValue.json(card),
-                "training_seconds": float(card["training_seconds"]),
-                "device": card["device"],
+                "model_card": dg.MetadataValue.json(card.to_json()),
+                "training_seconds": card.training_seconds,
+                "device": card.device,
                 "path": dg.MetadataValue.path(str(zones.model(dataset, generator))),
             },
             data_version=data_version(zones, dataset, f"models/{generator}"),

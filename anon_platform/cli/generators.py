@@ -387,8 +387,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         write_json({"kinds": identifiers, **blocklist.to_json()}, out / IDENTIFIERS_FILE)
     card = model.card
     print(
-        f"trained {card['generator']} on {card['rows_trained_on']} rows in "
-        f"{card['training_seconds']} s on {card['device']}; saved to {out}"
+        f"trained {card.generator} on {card.rows_trained_on} rows in "
+        f"{card.training_seconds} s on {card.device}; saved to {out}"
     )
     return 0
 

@@ -9,8 +9,7 @@ from typing import Any
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.common.spelling import did_you_mean
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.base import CARD_FILE, Generator
-from anon_platform.storage import read_json
+from anon_platform.generators.base import Generator, ModelCard, read_model_card
 
 # Backend name -> "module:class". A backend's module (and its libraries: SDV, torch, ...) is
 # imported only when the backend is used, so that `anon generate` with one backend does not pay
@@ -57,15 +56,13 @@ def check_generator_plan(
 
 def load_generator(folder: Path) -> Generator:
     """Load any saved generator artifact, whichever backend wrote it."""
-    card_path = folder / CARD_FILE
-    if not card_path.is_file():
-        raise GeneratorError(f"{folder} is not a generator artifact (no {CARD_FILE})")
-    return generator_class(read_json(card_path).get("generator", "?")).load(folder)
+    return generator_class(read_model_card(folder).generator).load(folder)
 
 
 __all__ = [
     "REGISTRY",
     "Generator",
+    "ModelCard",
     "check_generator_plan",
     "generator_class",
     "load_generator",

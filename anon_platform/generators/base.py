@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.common.progress import Progress, no_progress
@@ -36,6 +36,54 @@ class GeneratorParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ModelCard(BaseModel):
+    """model.json of a trained generator, written by `save` and read by `load` only: which
+    backend with which parameters and seed learned which schema from how many rows (and which
+    content fingerprints), where, how fast, with what loss curve, and the privacy settings that
+    constrain what it emits (`value_protection`; `differential_privacy` for a DP backend)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    generator: str
+    artifact_format: int
+    params: dict[str, Any]
+    seed: int
+    dataset_schema: DatasetSchema = Field(alias="schema")
+    rows_trained_on: dict[str, int]
+    training_seconds: float
+    device: str
+    library_versions: dict[str, str]
+    training_data_fingerprint: dict[str, str]
+    trained_at: str
+    loss_curve: list[float] = Field(default_factory=list)
+    loss: str | None = None  # what `loss_curve` holds, where a backend says
+    value_protection: dict[str, Any] | None = None
+    differential_privacy: dict[str, Any] | None = None
+    conditionable_columns: list[str] | None = None
+    epochs_trained: dict[str, int] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The card as the JSON object model.json holds (the schema under "schema")."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def read_model_card(folder: Path) -> ModelCard:
+    """The card of the generator artifact in `folder`; GeneratorError when the folder holds no
+    artifact or a card this platform version cannot read."""
+    card_path = folder / CARD_FILE
+    if not card_path.is_file() or not (folder / STATE_FILE).is_file():
+        raise GeneratorError(f"{folder} is not a generator artifact (no {CARD_FILE}/{STATE_FILE})")
+    try:
+        return ModelCard.model_validate(read_json(card_path))
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise GeneratorError(
+            f"{card_path} is not a model card of this platform version ({err.error_count()} "
+            f"problem(s), first: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}); "
+            "retrain the model"
+        ) from None
+
+
 class Generator(abc.ABC):
     """A synthesizer of one dataset (a root table and its child tables)."""
 
@@ -52,7 +100,7 @@ class Generator(abc.ABC):
         self.config = self.validate_params(dict(params or {}))
         self.params = self.config.model_dump(mode="json")
         self.seed = seed
-        self.card: dict[str, Any] = {}
+        self.card: ModelCard | None = None
         self.loss_curve: list[float] = []
 
     @classmethod
@@ -103,23 +151,21 @@ class Generator(abc.ABC):
         self.loss_curve = []
         with seeded(self.seed):
             self._fit(tables, progress or no_progress)
-        self.card = {
-            "generator": self.name,
-            "artifact_format": ARTIFACT_FORMAT,
-            "params": self.params,
-            "seed": self.seed,
-            "schema": self.schema.model_dump(mode="json"),
-            "rows_trained_on": {name: frame.height for name, frame in tables.items()},
-            "training_seconds": round(time.perf_counter() - started, 3),
-            "device": self.device,
-            "library_versions": library_versions(*self.libraries),
-            "training_data_fingerprint": {
-                name: fingerprint(tables[name]) for name in sorted(tables)
-            },
-            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "loss_curve": [round(float(v), 6) for v in self.loss_curve],
+        self.card = ModelCard(
+            generator=self.name,
+            artifact_format=ARTIFACT_FORMAT,
+            params=self.params,
+            seed=self.seed,
+            dataset_schema=self.schema,
+            rows_trained_on={name: frame.height for name, frame in tables.items()},
+            training_seconds=round(time.perf_counter() - started, 3),
+            device=self.device,
+            library_versions=library_versions(*self.libraries),
+            training_data_fingerprint={name: fingerprint(tables[name]) for name in sorted(tables)},
+            trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            loss_curve=[round(float(v), 6) for v in self.loss_curve],
             **self._card_extras(),
-        }
+        )
 
     def sample(
         self,
@@ -162,7 +208,7 @@ class Generator(abc.ABC):
         if not self.card:
             raise GeneratorError(f"generator '{self.name}' is not fitted; nothing to save")
         with atomic_folder(folder) as tmp:
-            write_json(self.card, tmp / CARD_FILE)
+            write_json(self.card.to_json(), tmp / CARD_FILE)
             with (tmp / STATE_FILE).open("wb") as handle:
                 pickle.dump(self._state(), handle)
         return folder
@@ -170,17 +216,10 @@ class Generator(abc.ABC):
     @classmethod
     def load(cls, folder: Path) -> Generator:
         """Load an artifact written by `save` of the same backend."""
-        card_path = folder / CARD_FILE
-        if not card_path.is_file() or not (folder / STATE_FILE).is_file():
-            raise GeneratorError(
-                f"{folder} is not a generator artifact (no {CARD_FILE}/{STATE_FILE})"
-            )
-        card = read_json(card_path)
-        if card.get("generator") != cls.name:
-            raise GeneratorError(
-                f"{folder} holds a '{card.get('generator')}' model, not '{cls.name}'"
-            )
-        generator = cls(DatasetSchema.model_validate(card["schema"]), card["params"], card["seed"])
+        card = read_model_card(folder)
+        if card.generator != cls.name:
+            raise GeneratorError(f"{folder} holds a '{card.generator}' model, not '{cls.name}'")
+        generator = cls(card.dataset_schema, card.params, card.seed)
         with (folder / STATE_FILE).open("rb") as handle:
             generator._restore(pickle.load(handle))
         generator.card = card

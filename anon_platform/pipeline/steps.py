@@ -154,7 +154,7 @@ def synthesize(
     )
     model = load_generator(zones.model(dataset, generator))
     release = catalog.releases[dataset]
-    rows = release.synthetic_rows or model.card["rows_trained_on"][release.root.name]
+    rows = release.synthetic_rows or model.card.rows_trained_on[release.root.name]
     tables, removed = remove_unique_row_copies(
         catalog.dataset_schema(dataset),
         model.sample(rows),
