@@ -15,11 +15,12 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from anon_platform import evidence, steps
+from anon_platform import evidence
 from anon_platform.assets import dataset_definitions
 from anon_platform.catalog import load_catalog
 from anon_platform.cli.main import main as anon
 from anon_platform.evidence import StaleEvidenceError
+from anon_platform.pipeline import steps
 from anon_platform.release import ReleaseManifest, read_audit_log, verify_release
 from anon_platform.resources import AnonHome
 from anon_platform.storage import Zones

@@ -7,6 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
+from anon_platform.evaluation.metrics import SUMMARY
 from anon_platform.storage import Zones
 
 GATE_FAILURE = "DagsterAssetCheckFailedError"
@@ -33,6 +34,7 @@ def _why_not_released(zones: Zones, key) -> str:
 def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) -> bool:
     """Print the gates, releases and errors of one pipeline run; True when it released at least
     one artifact and every failure was a gate's verdict (not an error)."""
+    from anon_platform.cli.progress import gate_line
     from anon_platform.release import ReleaseManifest
 
     failing = []
@@ -42,12 +44,7 @@ def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) ->
             print(f"   gate {name} passed")
             continue
         failing.append(evaluation.asset_key)
-        failed_rules = [
-            key.split(" ", 1)[1]
-            for key, value in evaluation.metadata.items()
-            if isinstance(value.value, dict) and value.value.get("passed") is False
-        ]
-        print(f"   gate {name} FAILED: {'; '.join(failed_rules) or 'see the check metadata'}")
+        print(f"   gate {name} {gate_line(evaluation)}")
     healthy = True
     for failure in result.get_step_failure_events():
         cls_name, message = _root_error(failure)
@@ -72,7 +69,7 @@ def summarize_run(result, zones: Zones, dataset: str, planned_releases: list) ->
             if info.rows is not None:
                 print(f"     {name}: {info.rows:,} rows")
         metrics = manifest.metrics
-        shown = ("quality", "discriminator_auc", "utility_ratio", "dcr_share", "singling_out_risk")
+        shown = [m.name for m in SUMMARY]
         print("     metrics: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in shown if k in metrics))
     return healthy and bool(released)
 
@@ -89,7 +86,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     zones = Zones(args.home)
     dagster_home = ensure_instance(zones)
     catalog = load_catalog(args.project)
-    defs = build_definitions(catalog, str(zones.home))
+    from anon_platform.cli.progress import LOGGER_NAME, progress_logger
+
+    defs = dg.Definitions.merge(
+        build_definitions(catalog, str(zones.home)),
+        dg.Definitions(loggers={LOGGER_NAME: progress_logger()}),
+    )
     ok = True
     with dg.DagsterInstance.get() as instance:
         for dataset in catalog.releases:
@@ -99,7 +101,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # short progress lines instead of Dagster's event stream and stack traces
+                run_config={"loggers": {LOGGER_NAME: {}}},
             )
             print(f"   run {result.run_id} finished in {time.perf_counter() - started:.0f} s")
             planned = [k for k in job.asset_layer.executable_asset_keys if k.path[1] == "release"]
