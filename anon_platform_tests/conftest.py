@@ -54,6 +54,17 @@ def staged_project(
     return catalog
 
 
+def measured_project(project: Path, home: Path, generator: str, dataset: str = "bank") -> Catalog:
+    """Every step from ingest to the quality report of one generator, outside Dagster."""
+    catalog = staged_project(project, home, dataset=dataset)
+    zones = Zones(home)
+    steps.prepare(catalog, zones, dataset)
+    steps.train(catalog, zones, dataset, generator)
+    steps.synthesize(catalog, zones, dataset, generator)
+    steps.report(catalog, zones, dataset, generator)
+    return catalog
+
+
 ProjectFactory = Callable[..., Path]
 
 # The test projects hold 60-1,500 demo customers over the demo's 40 postcode districts: at the

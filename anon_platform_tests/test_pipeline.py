@@ -19,7 +19,7 @@ from anon_platform.generators import generator_class
 from anon_platform.pipeline import steps, stored
 from anon_platform.release import AUDIT_LOG
 from anon_platform.storage import Zones, read_json, read_tables
-from anon_platform_tests.conftest import build_project, staged_project
+from anon_platform_tests.conftest import build_project, measured_project
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
@@ -403,7 +403,7 @@ def test_release_policy_best_releases_only_the_top_passing_generator(
         for n in names
         for g in steps.release_gates(load_catalog(project), zones, DATASET, n)
     )
-    quality = {n: stored.stored_report(zones, DATASET, n)["scorecard"]["quality"] for n in names}
+    quality = {n: stored.stored_report(zones, DATASET, n).scorecard["quality"] for n in names}
     best = max(quality, key=quality.__getitem__)
     other = next(n for n in names if n != best)
     released = {k.path[-1] for k in materialized(result) if k.path[1] == "release"}
@@ -520,12 +520,8 @@ def test_release_step_outside_dagster_refuses_after_a_failed_gate(
     make_project, anon_home: Path
 ) -> None:
     project = make_project(customers=CUSTOMERS, releases=strict_quality)
-    catalog = staged_project(project, anon_home)
+    catalog = measured_project(project, anon_home, GENERATOR)
     zones = Zones(anon_home)
-    steps.prepare(catalog, zones, DATASET)
-    steps.train(catalog, zones, DATASET, GENERATOR)
-    steps.synthesize(catalog, zones, DATASET, GENERATOR)
-    steps.report(catalog, zones, DATASET, GENERATOR)
     assert not steps.gate_report(catalog, zones, DATASET, GENERATOR).passed
     before = snapshot(anon_home)
 

@@ -24,7 +24,7 @@ from anon_platform.pipeline import steps
 from anon_platform.release import ReleaseManifest, read_audit_log, verify_release
 from anon_platform.resources import AnonHome
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import build_project, staged_project
+from anon_platform_tests.conftest import build_project, measured_project
 from anon_platform_tests.dagster_processes import (
     DEMO_CUSTOMERS,
     launch_job,
@@ -55,12 +55,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("integrity")
     project = build_project(root / "project", CUSTOMERS, one_generator)
     home = root / "home"
-    catalog = staged_project(project, home)
-    zones = Zones(home)
-    steps.prepare(catalog, zones, DATASET)
-    steps.train(catalog, zones, DATASET, GENERATOR)
-    steps.synthesize(catalog, zones, DATASET, GENERATOR)
-    steps.report(catalog, zones, DATASET, GENERATOR)
+    measured_project(project, home, GENERATOR)
     return project, home
 
 
