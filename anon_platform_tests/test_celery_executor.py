@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -31,11 +32,10 @@ from anon_platform.executors import (
     celery_executor,
     deployment_executor,
     queue_tags,
-    write_worker_config,
 )
 from anon_platform.generators import generator_class
 from anon_platform.storage import Zones, file_sha256, read_json
-from anon_platform_tests.conftest import build_project
+from anon_platform_tests.conftest import REPO, build_project
 from anon_platform_tests.dagster_processes import BIN, processes, releasable_demo, wait_for
 
 REDIS = os.environ.get("ANON_TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -126,21 +126,40 @@ def ready(worker: subprocess.Popen, log: Path) -> bool:
     return " ready." in log.read_text()
 
 
+COMPOSE = REPO / "docker" / "docker-compose.yml"
+WORKER_SERVICES = {CPU_QUEUE: "worker_cpu", GPU_QUEUE: "worker_gpu"}
+# compose variables as this test sets them: one process per worker, the cpu worker on `cpu` only
+HOST_VARIABLES = {"CPU_WORKER_QUEUES": CPU_QUEUE, "CPU_CONCURRENCY": "1", "GPU_CONCURRENCY": "1"}
+
+
+def host_worker_command(service: str, config: Path) -> list[str]:
+    """The compose service's worker command as this host runs it: its ${VAR:-default}s from
+    HOST_VARIABLES (else the default), the worker config in a temporary folder."""
+    command = yaml.safe_load(COMPOSE.read_text())["services"][service]["command"]
+
+    def value(match: re.Match) -> str:
+        return HOST_VARIABLES.get(match[1], match[2])
+
+    return [
+        re.sub(r"\$\{(\w+):-([^}]*)\}", value, part).replace("/tmp/celery.yaml", str(config))
+        for part in command
+    ]
+
+
 @pytest.fixture(scope="module")
 def workers(
     broker: str, dagster_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, int]]:
-    """A cpu-queue and a gpu-queue worker (`dagster-celery worker start`, one process each,
-    as `make workers` starts them); yields the pid of each, by queue."""
+    """A cpu-queue and a gpu-queue worker, started with the commands of the compose file's
+    worker services (on this host, as test_deployment.py runs the other services); yields the
+    pid of each, by queue."""
     logs = tmp_path_factory.mktemp("worker_logs")
-    config = write_worker_config(logs / "celery.yaml", {BROKER_ENV: broker})
-    # the CLI starts `celery` by name, from PATH
+    # the commands start `python` and `celery` by name, from PATH
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "PATH": path}
-    start = [BIN / "dagster-celery", "worker", "start", "-A", "dagster_celery.app", "-y", config]
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "PATH": path, BROKER_ENV: broker}
     commands = {
-        queue: [*start, "-q", queue, "-n", queue, "--", "-c", "1", "--without-gossip"]
-        for queue in (CPU_QUEUE, GPU_QUEUE)
+        queue: host_worker_command(service, logs / f"{queue}.yaml")
+        for queue, service in WORKER_SERVICES.items()
     }
     with processes(commands, env, Path.cwd(), logs) as started:
         for name, process in zip(commands, started, strict=True):
@@ -185,16 +204,40 @@ def step_start_pids(instance: dg.DagsterInstance, run_id: str) -> dict[str, list
     return started
 
 
+OUTCOMES = {
+    dg.DagsterEventType.STEP_SUCCESS: "success",
+    dg.DagsterEventType.STEP_FAILURE: "failure",
+    dg.DagsterEventType.STEP_SKIPPED: "skipped",
+}
+
+
+def step_outcomes(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Step key -> how the step ended (success, failure, skipped), from the run's events."""
+    return {
+        record.step_key: OUTCOMES[record.dagster_event.event_type]
+        for record in instance.all_logs(run_id, of_type=set(OUTCOMES))
+    }
+
+
+@dataclass
+class InProcessRun:
+    """The same pipeline run in process (as `make demo` runs it): how each step ended (a gate
+    may fail on 240 training customers; it must fail the same way on the workers) and the
+    release's table digests."""
+
+    outcomes: dict[str, str]
+    digests: dict[str, dict[str, str]]
+
+
 @pytest.fixture(scope="module")
-def in_process_digests(project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The release's table digests of the same pipeline run in process (as `make demo` runs)."""
+def in_process(project: Path, tmp_path_factory: pytest.TempPathFactory) -> InProcessRun:
     home = tmp_path_factory.mktemp("in_process")
     definitions = build_definitions(load_catalog(project), str(home))
+    instance = dg.DagsterInstance.ephemeral()
     result = definitions.resolve_job_def(JOB).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        instance=instance, raise_on_error=False
     )
-    assert result.success
-    return table_digests(home)
+    return InProcessRun(step_outcomes(instance, result.run_id), table_digests(home))
 
 
 @dataclass
@@ -202,7 +245,7 @@ class CeleryRun:
     """What the run on the workers did: its events, the process killed mid-step, and what the
     release zone held at that moment."""
 
-    success: bool
+    outcomes: dict[str, str]
     workers_of_steps: dict[str, set[str]]
     start_pids: dict[str, list[int]]
     killed_pid: int
@@ -243,7 +286,7 @@ def celery_run(
         assert not run.is_alive(), "the run did not end after a worker process was killed"
         run_id = outcome["result"].run_id
         return CeleryRun(
-            success=outcome["result"].success,
+            outcomes=step_outcomes(instance, run_id),
             workers_of_steps=celery_workers_of_steps(instance, run_id),
             start_pids=step_start_pids(instance, run_id),
             killed_pid=pid,
@@ -265,14 +308,32 @@ def test_queue_tags_route_torch_steps_to_the_gpu_queue() -> None:
         deployment_executor({"ANON_EXECUTOR": "threads"})
 
 
+def test_compose_has_the_broker_and_a_worker_per_queue_on_the_shared_anon_home() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+    for name in ("user_code", "user_code_gpu", *WORKER_SERVICES.values()):
+        environment = services[name]["environment"]
+        assert environment["ANON_EXECUTOR"] == "${ANON_EXECUTOR:-celery}", name
+        assert environment[BROKER_ENV] == "redis://redis:6379/0", name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    for name in WORKER_SERVICES.values():
+        assert "anon_home:/var/lib/anon" in services[name]["volumes"], name
+    gpu = services[WORKER_SERVICES[GPU_QUEUE]]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
+    assert "-q gpu " in gpu["command"][-1]
+
+
 def test_every_step_runs_on_a_worker_of_its_queue_and_releases_what_in_process_releases(
-    celery_run: CeleryRun, workers: dict[str, int], in_process_digests: dict
+    celery_run: CeleryRun, workers: dict[str, int], in_process: InProcessRun
 ) -> None:
     torch_steps = {f"bank__models__{g}" for g in GENERATORS if generator_class(g).uses_torch}
     assert torch_steps == {TORCH_STEP}
-    assert celery_run.success
+    assert celery_run.outcomes == in_process.outcomes
     assert set(celery_run.workers_of_steps) == set(celery_run.start_pids)
-    assert {"bank__raw__customers", "bank__release__autoregressive"} <= set(celery_run.start_pids)
+    assert {"bank__raw__customers", "bank__reports__quality_autoregressive"} <= set(
+        celery_run.start_pids
+    )
     for step, ran_on in celery_run.workers_of_steps.items():
         queue = GPU_QUEUE if step in torch_steps else CPU_QUEUE
         assert {w.split("@")[0] for w in ran_on} == {queue}, f"{step} ran on {ran_on}"
@@ -281,8 +342,8 @@ def test_every_step_runs_on_a_worker_of_its_queue_and_releases_what_in_process_r
         queue = GPU_QUEUE if step in torch_steps else CPU_QUEUE
         alive = [p for p in pids if p != celery_run.killed_pid]
         assert set(alive) <= worker_processes[queue], f"{step} started outside the {queue} worker"
-    assert set(in_process_digests) == set(GENERATORS), "both generators pass the gates"
-    assert table_digests(celery_run.home) == in_process_digests
+    assert in_process.digests, "the in-process run released nothing to compare with"
+    assert table_digests(celery_run.home) == in_process.digests
 
 
 def test_a_worker_process_killed_mid_step_reruns_the_step_and_nothing_half_written_is_released(
@@ -291,10 +352,14 @@ def test_a_worker_process_killed_mid_step_reruns_the_step_and_nothing_half_writt
     assert celery_run.released_when_killed == []
     [killed, rerun] = celery_run.start_pids[TORCH_STEP]
     assert killed == celery_run.killed_pid and rerun != killed
-    assert celery_run.success
+    assert celery_run.outcomes[TORCH_STEP] == "success"
+    assert celery_run.outcomes["bank__synthetic__autoregressive"] == "success"
+    outcomes = celery_run.outcomes
+    released = {g for g in GENERATORS if outcomes.get(f"bank__release__{g}") == "success"}
+    assert released, "nothing was released"
     release = Zones(celery_run.home).release_dataset("bank")
-    versions = [p for p in release.iterdir() if p.is_dir()]
-    assert sorted(p.name.split("-", 1)[1] for p in versions) == sorted(GENERATORS)
+    versions = [p for p in release.iterdir() if p.is_dir()]  # a leftover .tmp- folder too
+    assert sorted(p.name.split("-", 1)[1] for p in versions) == sorted(released)
     for version in versions:
         manifest = read_json(version / "manifest.json")
         for name, info in manifest["files"].items():
