@@ -352,11 +352,59 @@ class LatentThresholds(Strict):
     )
 
 
+class LatentPrivacy(Strict):
+    """How an encoder is trained to keep quasi-identifiers and sensitive columns out of its codes
+    (anon_platform/latent/privacy.py: the objectives, what each claims and what was measured).
+    Every part is judged by the gate's own attackers, trained after the fact on the released
+    codes, never by the training adversary."""
+
+    task_weight: float = Field(
+        default=0.0, ge=0.0, le=100.0, description="weight of predicting the target from the code"
+    )
+    reconstruct: Literal["all", "attributes", "none"] = Field(
+        default="all",
+        description="columns the decoder must rebuild: all, only plain attributes (not "
+        "quasi-identifiers or sensitive ones), or none (a purely task-aware bottleneck)",
+    )
+    vib_beta: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=100.0,
+        description="variational information bottleneck: weight of KL(q(z|x) || N(0, I)) "
+        "(dense bottleneck only; the released code is the posterior mean)",
+    )
+    adversary_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=100.0,
+        description="gradient-reversal heads recovering each quasi-identifier and sensitive "
+        "column from the code",
+    )
+    k_anonymous: int | None = Field(
+        default=None,
+        ge=2,
+        le=100_000,
+        description="snap codes to a codebook of prototypes, each the code of >= k training rows",
+    )
+
+
+# The shipped privacy-trained setting (`anon encoder train` without --privacy; the demo's latent
+# release): the frontier it was chosen from is in benchmarks/RESULTS.md, "Latent encodings".
+SHIPPED_LATENT_PRIVACY = LatentPrivacy(
+    task_weight=1.0, reconstruct="none", vib_beta=10.0, adversary_weight=5.0, k_anonymous=200
+)
+SHIPPED_LATENT_SHAPE: dict[str, Any] = {"bottleneck": "dense", "dense_size": 2}
+
+
 class LatentSettings(Strict):
     """How a dataset's encoder is trained and its codes are released (used when `encode`)."""
 
     table: str | None = Field(default=None, description="table to encode; default: the root")
-    bottleneck: Literal["sparse", "dense"] = "sparse"
+    bottleneck: Literal["sparse", "dense", "pca"] = Field(
+        default="sparse",
+        description="k-WTA sparse code, small dense code, or the linear PCA reference "
+        "(dense_size components, no training)",
+    )
     code_size: int = Field(default=256, ge=16, le=4096, description="units of a sparse code")
     active_fraction: float = Field(
         default=0.05, ge=0.01, le=0.10, description="share of active units of a sparse code"
@@ -372,12 +420,31 @@ class LatentSettings(Strict):
         default=(0.01, 0.10), min_length=1, description="leaked shares of (code, row) pairs"
     )
     dp: LatentDP | None = None
+    privacy: LatentPrivacy | None = Field(
+        default=None, description="privacy training; none: a plain autoencoder (or PCA)"
+    )
     thresholds: LatentThresholds = Field(default_factory=LatentThresholds)
+
+    @model_validator(mode="after")
+    def _privacy_fits_bottleneck(self) -> LatentSettings:
+        privacy = self.privacy
+        if privacy is None:
+            return self
+        if self.bottleneck == "pca" and privacy != LatentPrivacy(k_anonymous=privacy.k_anonymous):
+            raise ValueError("a pca bottleneck is not trained: only privacy.k_anonymous applies")
+        if privacy.vib_beta is not None and self.bottleneck != "dense":
+            raise ValueError("privacy.vib_beta needs the dense bottleneck")
+        if privacy.reconstruct != "all" and privacy.task_weight == 0.0:
+            raise ValueError(
+                f"privacy.reconstruct '{privacy.reconstruct}' needs task_weight > 0: "
+                "the code would learn nothing"
+            )
+        return self
 
     @property
     def active_units(self) -> int:
         """k of the k-winners-take-all layer (sparse), or the dense code size."""
-        if self.bottleneck == "dense":
+        if self.bottleneck != "sparse":
             return self.dense_size
         return max(1, round(self.code_size * self.active_fraction))
 

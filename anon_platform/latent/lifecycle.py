@@ -27,6 +27,7 @@ from anon_platform.latent.model import (
     Decoder,
     Encoder,
     NetworkShape,
+    TrainingResult,
     TrainingSettings,
     cpu_threads,
     fit_autoencoder,
@@ -37,6 +38,7 @@ from anon_platform.latent.preprocessing import (
     scaled_targets,
     to_arrays,
 )
+from anon_platform.latent.privacy import TrainingObjective, fit_codebook, fit_pca, target_arrays
 from anon_platform.latent.similarity import active_sets
 from anon_platform.latent.utility import downstream_utility
 from anon_platform.sources.readers import fingerprint
@@ -63,7 +65,7 @@ class TrainedEncoder:
     """A trained autoencoder with its preprocessing, settings and model card."""
 
     spec: PreprocessingSpec
-    encoder: Encoder
+    encoder: Encoder  # or privacy.PCAEncoder / privacy.KAnonymousCodes: same inputs, a code
     decoder: Decoder
     settings: LatentSettings
     card: dict[str, Any]
@@ -129,10 +131,25 @@ def train_encoder(
         validation_fraction=settings.validation_fraction,
     )
     numeric, categorical = to_arrays(spec, frame)
+    privacy = settings.privacy
     with seeded(seed), cpu_threads(device):
-        result = fit_autoencoder(
-            spec, shape, numeric, categorical, training, seed, device, progress
-        )
+        if settings.bottleneck == "pca":
+            result = _pca_result(spec, numeric, categorical, settings.width)
+        else:
+            objective = _objective(spec, frame, table, settings, numeric, categorical)
+            result = fit_autoencoder(
+                spec, shape, numeric, categorical, training, seed, device, progress, objective
+            )
+        codebook: dict[str, float] | None = None
+        if privacy is not None and privacy.k_anonymous is not None:
+            result.encoder, codebook = fit_codebook(
+                result.encoder.to("cpu"),
+                numeric,
+                categorical,
+                privacy.k_anonymous,
+                seed,
+                settings.active_units if settings.bottleneck == "sparse" else None,
+            )
     validation = frame[result.validation_rows]
     quality = _reconstruction_quality(spec, result.encoder, result.decoder, validation)
     trained = TrainedEncoder(spec, result.encoder, result.decoder, settings, {})
@@ -155,6 +172,9 @@ def train_encoder(
             float((~ever_active).mean()) if settings.bottleneck == "sparse" else 0.0
         ),
         "columns": [{"name": c.name, "type": c.type.value, "role": c.role.value} for c in columns],
+        "privacy_training": (
+            None if privacy is None else {**privacy.model_dump(mode="json"), "codebook": codebook}
+        ),
         "reconstruction": quality,
         "rows_trained_on": {table.name: frame.height},
         "validation_rows": len(result.validation_rows),
@@ -168,6 +188,65 @@ def train_encoder(
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return trained
+
+
+def _pca_result(
+    spec: PreprocessingSpec, numeric: np.ndarray, categorical: np.ndarray, components: int
+) -> TrainingResult:
+    """PCA in the place of a trained autoencoder (its 'validation rows' are every row: nothing
+    is fitted but the axes)."""
+    encoder, decoder = fit_pca(spec, numeric, categorical, components)
+    return TrainingResult(
+        encoder,  # type: ignore[arg-type]
+        decoder,  # type: ignore[arg-type]
+        validation_loss=[0.0],
+        best_epoch=0,
+        validation_rows=np.arange(len(numeric)),
+    )
+
+
+def _objective(
+    spec: PreprocessingSpec,
+    frame: pl.DataFrame,
+    table: TableSchema,
+    settings: LatentSettings,
+    numeric: np.ndarray,
+    categorical: np.ndarray,
+) -> TrainingObjective | None:
+    """The privacy-training objective of `settings.privacy` (None: plain reconstruction).
+    Censored columns are the encoded quasi-identifiers and sensitive columns."""
+    privacy = settings.privacy
+    if privacy is None or (
+        privacy.task_weight == 0.0
+        and privacy.vib_beta is None
+        and privacy.adversary_weight == 0.0
+        and privacy.reconstruct == "all"
+    ):
+        return None
+    gated = set(table.names_with_role(Role.QUASI_IDENTIFIER)) | set(
+        table.names_with_role(Role.SENSITIVE)
+    )
+    keep = {
+        "all": set(spec.columns),
+        "attributes": set(spec.columns) - gated,
+        "none": set(),
+    }[privacy.reconstruct]
+    target = target_arrays(frame[table.target]) if table.target else None
+    if privacy.task_weight > 0 and target is None:
+        raise EncoderError(f"table '{table.name}': privacy.task_weight needs a target column")
+    return TrainingObjective(
+        spec,
+        settings.width,
+        settings.hidden,
+        numeric,
+        categorical,
+        target,
+        keep,
+        [c for c in spec.columns if c in gated],
+        privacy.task_weight,
+        privacy.vib_beta,
+        privacy.adversary_weight,
+    )
 
 
 def save_encoder(trained: TrainedEncoder, folder: Path, decoder_folder: Path | None) -> Path:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from torch import nn
 
 from anon_platform.common.progress import Progress, ProgressEvent, no_progress
 from anon_platform.latent.preprocessing import PreprocessingSpec, scaled_targets
+
+if TYPE_CHECKING:
+    from anon_platform.latent.privacy import TrainingObjective
 
 # Activations of the winners are softplus(h) + ACTIVE_FLOOR > 0, so a code has exactly k non-zero
 # entries: the active set is the support of the code.
@@ -124,26 +128,41 @@ class NetworkShape:
 
 
 class Encoder(nn.Module):
-    """Input layer, MLP and bottleneck: raw inputs -> code."""
+    """Input layer, MLP and bottleneck: raw inputs -> code.
 
-    def __init__(self, spec: PreprocessingSpec, shape: NetworkShape) -> None:
+    With `variational` (dense only) the MLP outputs a mean and a log-variance; in training the
+    code is a sample mu + sigma * noise and `last_kl` holds the batch's mean KL(q(z|x) || N(0, I));
+    in eval mode (and so in the exported program) the code is the mean."""
+
+    def __init__(
+        self, spec: PreprocessingSpec, shape: NetworkShape, variational: bool = False
+    ) -> None:
         super().__init__()
         self.inputs = InputLayer(spec)
+        self.variational = variational and shape.bottleneck == "dense"
         self.mlp = nn.Sequential(
             nn.Linear(spec.input_width, shape.hidden),
             nn.ReLU(),
             nn.Linear(shape.hidden, shape.hidden),
             nn.ReLU(),
-            nn.Linear(shape.hidden, shape.code_size),
+            nn.Linear(shape.hidden, shape.code_size * (2 if self.variational else 1)),
         )
         self.kwta = (
             KWinnersTakeAll(shape.code_size, shape.active_units, shape.boost_strength)
             if shape.bottleneck == "sparse"
             else None
         )
+        self.last_kl: torch.Tensor | None = None
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         h = self.mlp(self.inputs(numeric, categorical))
+        if self.variational:
+            mu, log_var = h.chunk(2, dim=1)
+            if not self.training:
+                return mu
+            log_var = log_var.clamp(-10.0, 10.0)
+            self.last_kl = 0.5 * (mu**2 + log_var.exp() - 1.0 - log_var).sum(1).mean()
+            return mu + torch.randn_like(mu) * (0.5 * log_var).exp()
         return self.kwta(h) if self.kwta is not None else h
 
 
@@ -177,9 +196,11 @@ def mixed_loss(
     targets: torch.Tensor,
     mask: torch.Tensor,
     categories: torch.Tensor,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over columns of: masked MSE for scaled numerics, BCE for null indicators,
-    cross-entropy for categoricals."""
+    cross-entropy for categoricals; with `weights` (one per term, in that order) the weighted
+    mean, so a column of weight 0 is not reconstructed at all."""
     numeric, logits = decoder(code)
     losses = []
     n_values = decoder.numeric_outputs - decoder.indicators
@@ -191,7 +212,10 @@ def mixed_loss(
         losses.append(F.binary_cross_entropy_with_logits(numeric[:, j], targets[:, j]))
     for j, block in enumerate(logits):
         losses.append(F.cross_entropy(block, categories[:, j]))
-    return torch.stack(losses).mean()
+    stacked = torch.stack(losses)
+    if weights is None:
+        return stacked.mean()
+    return (stacked * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
 @dataclass(frozen=True)
@@ -245,9 +269,12 @@ def fit_autoencoder(
     seed: int,
     device: str = "cpu",
     progress: Progress = no_progress,
+    objective: TrainingObjective | None = None,
 ) -> TrainingResult:
     """Train encoder and decoder on the rows given (train split only), early-stopping on a
-    seeded validation split; returns the weights of the epoch with the best validation loss."""
+    seeded validation split; returns the weights of the epoch with the best validation loss.
+    With `objective` (privacy.py) its loss replaces the plain reconstruction loss and its heads
+    train alongside; early stopping reads its validation loss (without the adversary term)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     rows = len(numeric)
@@ -262,10 +289,22 @@ def fit_autoencoder(
         )
 
     fit_data, val_data = tensors(fit_rows), tensors(val_rows if n_val else fit_rows)
-    encoder, decoder = Encoder(spec, shape).to(device), Decoder(spec, shape).to(device)
+    fit_index = torch.as_tensor(fit_rows).to(device)
+    val_index = torch.as_tensor(val_rows if n_val else fit_rows).to(device)
+    variational = objective is not None and objective.variational
+    encoder = Encoder(spec, shape, variational).to(device)
+    decoder = Decoder(spec, shape).to(device)
+    heads = [] if objective is None else list(objective.to(device).parameters())
     optimiser = torch.optim.Adam(
-        [*encoder.parameters(), *decoder.parameters()], lr=settings.learning_rate
+        [*encoder.parameters(), *decoder.parameters(), *heads], lr=settings.learning_rate
     )
+
+    def loss_of(index: torch.Tensor, data: tuple[torch.Tensor, ...], train: bool) -> torch.Tensor:
+        x_num, x_cat, y, m = data
+        if objective is None:
+            return mixed_loss(decoder, encoder(x_num, x_cat), y, m, x_cat)
+        return objective.loss(encoder, decoder, index, x_num, x_cat, y, m, train)
+
     result = TrainingResult(encoder, decoder, validation_rows=val_rows, device=device)
     best = (math.inf, copy.deepcopy(encoder.state_dict()), copy.deepcopy(decoder.state_dict()))
     generator = torch.Generator().manual_seed(seed)
@@ -278,8 +317,7 @@ def fit_autoencoder(
         total = 0.0
         for start in range(0, len(fit_rows), settings.batch_size):
             batch = permutation[start : start + settings.batch_size]
-            x_num, x_cat, y, m = (t[batch] for t in fit_data)
-            loss = mixed_loss(decoder, encoder(x_num, x_cat), y, m, x_cat)
+            loss = loss_of(fit_index[batch], tuple(t[batch] for t in fit_data), True)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -288,9 +326,12 @@ def fit_autoencoder(
             encoder.kwta.anneal(settings.boost_anneal)
         encoder.eval()
         decoder.eval()
+        if objective is not None:
+            objective.eval()
         with torch.no_grad():
-            x_num, x_cat, y, m = val_data
-            val_loss = float(mixed_loss(decoder, encoder(x_num, x_cat), y, m, x_cat))
+            val_loss = float(loss_of(val_index, val_data, False))
+        if objective is not None:
+            objective.train()
         result.train_loss.append(total / max(1, len(fit_rows)))
         result.validation_loss.append(val_loss)
         elapsed = time.perf_counter() - started
@@ -315,6 +356,7 @@ def fit_autoencoder(
             stale += 1
             if stale >= settings.patience:
                 break
+    encoder.last_kl = None  # a graph tensor: no deepcopy (export) while it is held
     encoder.load_state_dict(best[1])
     decoder.load_state_dict(best[2])
     encoder.eval()
