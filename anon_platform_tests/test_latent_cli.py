@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from anon_platform.catalog.specs import SHIPPED_LATENT_PRIVACY, SHIPPED_LATENT_SHAPE
 from anon_platform.cli.main import main
 from anon_platform.storage import read_json
 from anon_platform_tests.test_latent_model import churn_table
@@ -112,3 +113,85 @@ def test_encoder_train_dense_bottleneck_has_the_requested_size(files, capsys) ->
     schema = read_json(out / "export" / "schema.json")
     assert schema["bottleneck"] == "dense" and schema["code_size"] == 4
     assert "dense encoder" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def holdout_file(files: dict[str, Path]) -> Path:
+    """Holdout rows of wa_churn with their label (rows the encoder never saw)."""
+    path = files["folder"] / "holdout.csv"
+    churn_table()[2].head(200).write_csv(path)
+    return path
+
+
+def evaluate_argv(trained, files, holdout_file, *extra: str) -> list[str]:
+    out, _ = trained
+    return [
+        "encoder",
+        "evaluate",
+        str(out),
+        "--train",
+        str(files["train"]),
+        "--holdout",
+        str(holdout_file),
+        "--target",
+        "churn",
+        "--quasi-identifier",
+        "tenure",
+        "--sensitive",
+        "monthly_charges",
+        *extra,
+    ]
+
+
+def test_encoder_evaluate_prints_every_rule_with_its_threshold_and_exits_3_on_a_leak(
+    trained, files, holdout_file, capsys
+) -> None:
+    assert main(evaluate_argv(trained, files, holdout_file)) == 3
+    out = capsys.readouterr().out
+    assert "FAIL  reconstruction_advantage <= reconstruction_advantage_max" in out
+    assert "(threshold 0.1)" in out and "(threshold 0.03)" in out and "(threshold 0.02)" in out
+    assert "utility_drop <= utility_drop_max" in out
+    assert "info  linkage_qi_top1 (reported)" in out
+    assert "latent gate: FAILED" in out
+
+
+def test_encoder_evaluate_exits_0_and_writes_json_when_every_rule_holds(
+    trained, files, holdout_file, capsys
+) -> None:
+    report = files["folder"] / "gate.json"
+    relaxed = [
+        "--utility-drop-max",
+        "1",
+        "--reconstruction-advantage-max",
+        "1",
+        "--attribute-inference-gain-max",
+        "1",
+        "--json",
+        str(report),
+    ]
+    assert main(evaluate_argv(trained, files, holdout_file, *relaxed)) == 0
+    assert "latent gate: passed" in capsys.readouterr().out
+    written = read_json(report)
+    assert written["gate"]["passed"] is True
+    assert written["reconstruction_attack"]["gated_columns"] == ["tenure", "monthly_charges"]
+    assert written["utility"]["target"] == "churn"
+
+
+def test_encoder_evaluate_without_the_target_in_the_holdout_exits_2(trained, files, capsys) -> None:
+    argv = evaluate_argv(trained, files, files["partner"])
+    assert main(argv) == 2
+    assert "no column 'churn'" in capsys.readouterr().err
+
+
+def test_encoder_train_uses_the_shipped_privacy_setting_by_default(files, capsys) -> None:
+    out = files["folder"] / "shipped"
+    argv = ["encoder", "train", str(files["train"]), "--out", str(out), "--target", "churn"]
+    assert main([*argv, "--epochs", "3", "--quasi-identifier", "tenure"]) == 0
+    card = read_json(out / "model.json")
+    privacy = card["privacy_training"]
+    assert {k: v for k, v in privacy.items() if k != "codebook"} == (
+        SHIPPED_LATENT_PRIVACY.model_dump(mode="json")
+    )
+    assert card["code_size"] == SHIPPED_LATENT_SHAPE["dense_size"]
+    assert privacy["codebook"]["min_rows_per_code"] >= SHIPPED_LATENT_PRIVACY.k_anonymous
+    assert "privacy training" in capsys.readouterr().out

@@ -13,6 +13,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from anon_platform.catalog import load_catalog
 from anon_platform.catalog.specs import (
     SHIPPED_LATENT_PRIVACY,
     SHIPPED_LATENT_SHAPE,
@@ -161,3 +162,10 @@ def test_the_shipped_setting_is_a_valid_privacy_trained_dense_setting() -> None:
 def test_latent_privacy_settings_refuse_what_cannot_work(values: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         LatentSettings(**values)
+
+
+def test_the_demo_latent_release_uses_the_shipped_setting() -> None:
+    latent = load_catalog().releases["bank"].latent
+    assert latent.privacy == SHIPPED_LATENT_PRIVACY
+    assert latent.bottleneck == SHIPPED_LATENT_SHAPE["bottleneck"]
+    assert latent.dense_size == SHIPPED_LATENT_SHAPE["dense_size"]

@@ -108,20 +108,22 @@ def _privacy(args: argparse.Namespace) -> tuple[dict[str, object], LatentPrivacy
 def _settings(args: argparse.Namespace) -> LatentSettings:
     shape, privacy = _privacy(args)
     given = {
-        **shape,
         "bottleneck": args.bottleneck,
         "code_size": args.code_size,
         "active_fraction": args.active_fraction,
         "dense_size": args.dense_size,
         "epochs": args.epochs,
     }
+    given = {k: v for k, v in given.items() if v is not None}
+    given = {**shape, **given}
     if privacy is not None:
         given["privacy"] = privacy
     try:
         return LatentSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as err:
         problems = "; ".join(
-            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in err.errors()
+            (f"--{str(e['loc'][0]).replace('_', '-')}: " if e["loc"] else "") + e["msg"]
+            for e in err.errors()
         )
         raise EncoderError(f"invalid encoder settings: {problems}") from None
 
