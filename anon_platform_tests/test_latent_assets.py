@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from anon_platform.catalog import load_catalog
+from anon_platform.catalog.specs import SHIPPED_LATENT_PRIVACY, SHIPPED_LATENT_SHAPE
 from anon_platform.definitions import build_definitions
 from anon_platform.errors import CatalogError, ReleaseError
 from anon_platform.latent.noise import analytic_sigma
@@ -254,3 +255,35 @@ def test_releases_yml_refuses_an_active_fraction_above_ten_percent(make_project)
 
     with pytest.raises(CatalogError, match=r"latent\.active_fraction"):
         load_catalog(make_project(customers=50, releases=too_dense))
+
+
+def test_the_shipped_privacy_trained_setting_runs_through_the_steps_with_k_anonymous_codes(
+    passing: Run, make_project, tmp_path: Path
+) -> None:
+    """The demo's latent setting (releases.yml: SHIPPED_LATENT_PRIVACY) through train, encode,
+    gate and release: every released training code is shared by >= k training rows."""
+
+    def shipped(plan: dict) -> None:
+        dataset = plan["datasets"][0]
+        dataset["encode"] = True
+        dataset["latent"] = {
+            **SHIPPED_LATENT_SHAPE,
+            "epochs": 5,
+            "privacy": SHIPPED_LATENT_PRIVACY.model_dump(mode="json"),
+            "thresholds": LENIENT,
+        }
+
+    home = tmp_path / "home"
+    shutil.copytree(passing.home, home)
+    catalog = load_catalog(make_project(customers=CUSTOMERS, releases=shipped))
+    zones = Zones(home)
+    card = latent_steps.train(catalog, zones, DATASET)
+    frame, report = latent_steps.encode(catalog, zones, DATASET)
+    k = SHIPPED_LATENT_PRIVACY.k_anonymous
+    assert card["privacy_training"]["codebook"]["min_rows_per_code"] >= k
+    train_codes = latent_steps.code_matrix(frame.filter(pl.col("split") == "train"))
+    _, counts = np.unique(train_codes, axis=0, return_counts=True)
+    assert train_codes.shape[1] == SHIPPED_LATENT_SHAPE["dense_size"] and counts.min() >= k
+    assert report["linkage"]["full_row_top1"] <= 0.05
+    folder = latent_steps.release(catalog, zones, DATASET)
+    assert (folder / "encoder" / "encoder.pt2").is_file()

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anon_platform.latent.errors import EncoderError
 from anon_platform.latent.model import Decoder, Encoder, InputLayer, mixed_loss
 from anon_platform.latent.preprocessing import PreprocessingSpec, numeric_values, scaled_targets
 
@@ -308,7 +309,7 @@ def fit_codebook(
         codes = encoder(x_num, x_cat).numpy().astype(np.float64)
     rows = len(codes)
     if rows < k:
-        raise ValueError(f"{rows} training rows cannot make a code shared by {k}")
+        raise EncoderError(f"{rows} training rows cannot make a code shared by k = {k} rows")
     centres = max(1, rows // (2 * k))
     kmeans = KMeans(n_clusters=centres, n_init=1, random_state=seed, max_iter=100).fit(codes)
     prototypes = kmeans.cluster_centers_
