@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 import anon_platform
 from anon_platform.errors import ReleaseError
+from anon_platform.evaluation import QualityReport
 from anon_platform.evidence import (
     Evidence,
     StaleEvidenceError,
@@ -177,7 +178,8 @@ def write_release(
     target = zones.release_dataset(dataset) / version
     if target.exists():
         raise ReleaseError(f"release {target} already exists; refusing to overwrite a release")
-    with atomic_folder(target) as tmp:
+    scratch = zones.release_scratch(dataset)
+    with atomic_folder(target, scratch) as tmp:
         released = {}
         for name, source in sorted(files.items()):
             stored = artifact_path(zones, dataset, source.artifact)
@@ -196,7 +198,7 @@ def write_release(
                 else None,
                 source=f"{source.artifact}:{source.file}",
             )
-        report = json.loads((tmp / report_file).read_text())
+        report = QualityReport.from_bytes((tmp / report_file).read_bytes())
         card = _model_card(zones, dataset, model)
         manifest = ReleaseManifest(
             dataset=dataset,
@@ -207,7 +209,7 @@ def write_release(
             code_version=code_version(),
             source_fingerprints=source_fingerprints,
             model={k: card.get(k) for k in MODEL_FIELDS if k in card},
-            metrics=report.get("scorecard", {}),
+            metrics=report.scorecard,
             gates=[g.as_dict() for g in gates],
             privacy=privacy
             or (
@@ -219,7 +221,7 @@ def write_release(
             chain=chain,
         )
         (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")
-    with atomic_path(zones.release_dataset(dataset) / "LATEST") as tmp_latest:
+    with atomic_path(zones.release_dataset(dataset) / "LATEST", scratch) as tmp_latest:
         tmp_latest.write_text(version + "\n")
     return target
 

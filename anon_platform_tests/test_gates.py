@@ -64,7 +64,7 @@ def scorecard_of(data: Customers, synthetic: pl.DataFrame) -> GateResult:
         settings=SETTINGS,
         seed=0,
     )
-    return check_scorecard(report["scorecard"], Thresholds())
+    return check_scorecard(report.scorecard, Thresholds())
 
 
 def outcome(result: GateResult, starts_with: str):
@@ -143,9 +143,14 @@ def test_scorecard_gate_fails_closed_when_a_privacy_metric_is_missing() -> None:
         "dcr_share_p_value": 0.5,
         "dcr_tail_ratio": 1.0,
         "nndr_tail_ratio": 1.0,
+        "rare_value_reproduction": 0.0,
         "linkability_risk": 0.0,
         "inference_risk": 0.0,
         "k_anonymity": 1.0,
+        "membership_tpr_at_fpr_1pct": 0.01,
+        "membership_tpr_at_fpr_1pct_lower": 0.0,
+        "membership_outlier_tpr_at_fpr_1pct": 0.01,
+        "membership_outlier_tpr_at_fpr_1pct_lower": 0.0,
     }
     result = check_scorecard(card, Thresholds())
     assert [e.name for e in result.failures] == ["singling_out_risk (upper bound) <= risk_max"]

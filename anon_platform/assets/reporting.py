@@ -5,46 +5,35 @@ import dagster as dg
 from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
+from anon_platform.evaluation import QualityReport
+from anon_platform.evaluation.metrics import SUMMARY
 from anon_platform.jobs import FULL_EVALUATION_TAG
 from anon_platform.pipeline import steps, stored
 from anon_platform.resources import AnonHome
 
-SUMMARY_METRICS = (
-    ("quality", "quality"),
-    ("discriminator_auc", "discriminator AUC"),
-    ("utility_ratio", "TSTR/TRTR"),
-    ("identical_match_share", "identical matches"),
-    ("dcr_share", "DCR share"),
-    ("dcr_tail_ratio", "DCR tail ratio"),
-    ("singling_out_risk", "singling-out risk"),
-    ("linkability_risk", "linkability risk"),
-    ("inference_risk", "inference risk"),
-)
+SUMMARY_METRICS = tuple((m.name, m.label) for m in SUMMARY)  # the metrics table's summary
 
 
 def report_key(dataset: str, generator: str) -> dg.AssetKey:
     return key(dataset, "reports", f"quality_{generator}")
 
 
-def report_markdown(report: dict) -> str:
+def report_markdown(report: QualityReport) -> str:
     """The report as markdown: one row per table with the main metrics, then the scorecard."""
     header = " | ".join(label for _, label in SUMMARY_METRICS)
     lines = [
-        f"### Quality of `{report['generator']}` on `{report['dataset']}`",
+        f"### Quality of `{report.generator}` on `{report.dataset}`",
         "",
         f"| table | train | holdout | synthetic | {header} |",
         "|---|---|---|---|" + "---|" * len(SUMMARY_METRICS),
     ]
-    for t in report["tables"]:
+    for t in report.tables:
         cells = " | ".join(
-            f"{t['metrics'][name]:.3f}" if name in t["metrics"] else "–"
-            for name, _ in SUMMARY_METRICS
+            f"{t.metrics[name]:.3f}" if name in t.metrics else "–" for name, _ in SUMMARY_METRICS
         )
-        lines.append(
-            f"| {t['table']} | {t['train_rows']:,} | {t['holdout_rows']:,} | "
-            f"{t['synthetic_rows']:,} | {cells} |"
-        )
-    card = report["scorecard"]
+        rows = f"{t.train_rows:,} | {t.holdout_rows:,} | {t.synthetic_rows:,}"
+        lines.append(f"| {t.table} | {rows} | {cells} |")
+    card = report.scorecard
     lines += [
         "",
         "Scorecard (worst table per metric; quality is the mean): "
@@ -82,10 +71,10 @@ def _report_defs(catalog: Catalog, dataset: str, generator: str) -> list:
             "summary": dg.MetadataValue.md(report_markdown(result)),
             "evaluation": "full" if full else "standard",
         }
-        metadata.update({f"scorecard/{k}": float(v) for k, v in result["scorecard"].items()})
-        for table in result["tables"]:
-            for metric, value in table["metrics"].items():
-                metadata[f"{table['table']}/{metric}"] = float(value)
+        metadata.update({f"scorecard/{k}": float(v) for k, v in result.scorecard.items()})
+        for table in result.tables:
+            for metric, value in table.metrics.items():
+                metadata[f"{table.table}/{metric}"] = float(value)
         html = zones.report(dataset, generator) / "report.html"
         if html.is_file():
             metadata["html_report"] = dg.MetadataValue.path(str(html))

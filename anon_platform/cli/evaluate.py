@@ -122,7 +122,8 @@ def modelled_frame(table: TableSchema, frame: pl.DataFrame, flag: str, path: Pat
 
 
 def scorecard_lines(scorecard: dict[str, float], gates: list[GateResult]) -> list[str]:
-    """The printed scorecard: metric, value, threshold and result of its gate expectations,
+    """The printed scorecard: metric, value, threshold and result of its gate expectations
+    (with the real-data reference and band the rule judged against),
     then the expectations that belong to no metric, then the failures with their detail."""
     from anon_platform.html_report import metric_of
 
@@ -141,6 +142,9 @@ def scorecard_lines(scorecard: dict[str, float], gates: list[GateResult]) -> lis
         for e in found:
             threshold = "" if e is None else _short(e.threshold)
             result = "" if e is None else ("pass" if e.passed else "FAIL")
+            if e is not None and e.reference is not None:  # what real unseen rows score
+                result += f"  (reference {_short(e.reference)}"
+                result += f", band {_short(e.band)})" if e.band is not None else ")"
             lines.append(f"{metric:<28} {_short(value):>10}  {threshold:>10}  {result}")
     for e in loose:
         lines.append(
@@ -182,11 +186,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=0,
         alpha=config.thresholds.dcr_share_alpha,
     )
-    report = {"dataset": schema.name, "generator": paths["--synthetic"].name, **report}
-    gates = [check_scorecard(report["scorecard"], config.thresholds)]
-    print("\n".join(scorecard_lines(report["scorecard"], gates)))
+    report = report.model_copy(
+        update={"dataset": schema.name, "generator": paths["--synthetic"].name}
+    )
+    gates = [check_scorecard(report.scorecard, config.thresholds)]
+    print("\n".join(scorecard_lines(report.scorecard, gates)))
     if args.json:
-        write_json({**report, "gates": [g.as_dict() for g in gates]}, Path(args.json))
+        write_json({**report.to_json(), "gates": [g.as_dict() for g in gates]}, Path(args.json))
         print(f"report written to {args.json}")
     if args.html:
         from anon_platform.html_report import render_report_html

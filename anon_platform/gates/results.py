@@ -16,6 +16,10 @@ class Expectation:
     threshold: Any
     detail: str = ""
     error: str = ""  # set when the expectation could not be evaluated (a misconfigured gate)
+    # the real-data reference the observed value is judged against and its band (None: the
+    # rule has no reference, or the report did not measure one)
+    reference: Any = None
+    band: Any = None
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,23 @@ class GateResult:
         lines = [
             f"**{self.gate}: {self.verdict}**",
             "",
-            "| expectation | observed | threshold | result |",
-            "|---|---|---|---|",
+            "| expectation | observed | reference | band | threshold | result |",
+            "|---|---|---|---|---|---|",
         ]
         for e in self.expectations:
             verdict = "pass" if e.passed else f"**FAIL** {e.detail}".strip()
             if e.error:
                 verdict = f"**ERROR** {e.detail}"
-            lines.append(f"| {e.name} | {_fmt(e.observed)} | {_fmt(e.threshold)} | {verdict} |")
+            lines.append(
+                f"| {e.name} | {_fmt(e.observed)} | {_fmt(e.reference)} | {_fmt(e.band)} "
+                f"| {_fmt(e.threshold)} | {verdict} |"
+            )
         return "\n".join(lines)
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value).replace("|", "\\|")

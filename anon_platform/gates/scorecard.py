@@ -1,37 +1,38 @@
 """Gate on the report's scorecard: a Great Expectations suite over a one-row frame holding every
-metric, each expectation a threshold from releases.yml.
+metric of the metrics table (evaluation/metrics.py), each judged against its real-data
+reference and its threshold from releases.yml.
 
-Rules written 'or not significantly ...' pass when the metric is inside its threshold or when
-the report's test (p-value) or bootstrap bound cannot tell it from the real-data reference at
-the configured alpha; in GX that is the same expectation restricted by a `row_condition` to the
-case where the difference is significant. A metric the report should have but lacks fails (the
-gate fails closed), and so does a missing p-value or bound.
+- Fidelity (quality, column shapes, pair trends, discriminator AUC) and rare-value
+  reproduction: the value may be worse than its real-data reference (the holdout scored against
+  train in the same report) by the reference's band plus the dataset's `*_tolerance`, and never
+  beyond the gross-failure limit (`*_min` / `*_max`). The GX expectation is a bound on the metric
+  at the tighter of the two.
+- Privacy rules written 'or not significantly ...' pass when the metric is inside its threshold
+  or when the report's test (p-value), bootstrap bound or band cannot tell it from the
+  real-data reference at the configured alpha; in GX that is the same expectation restricted by
+  a `row_condition` to the case where the difference is significant.
+
+A metric the report should have but lacks fails (the gate fails closed), and so does a missing
+p-value or bound; a missing reference leaves the absolute limit alone to judge.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
 from anon_platform.catalog.specs import Thresholds
+from anon_platform.evaluation.metrics import METRICS, RISKS, Direction, metric
 from anon_platform.gates.results import GateResult
 from anon_platform.gates.suites import Rule, run_suite
 
+# the density-ratio membership attack's gated TPRs (evaluation/membership.py)
+MEMBERSHIP = ("membership_tpr_at_fpr_1pct", "membership_outlier_tpr_at_fpr_1pct")
 ALWAYS_GATED = (
-    "quality",
-    "column_shapes",
-    "column_pair_trends",
-    "discriminator_auc",
-    "identical_match_share",
+    *(m.name for m in METRICS if m.gated and not m.optional),
     "identical_match_reference",
-    "dcr_share",
-    "dcr_tail_ratio",
-    "nndr_tail_ratio",
-    "singling_out_risk",
-    "linkability_risk",
-    "inference_risk",
-    "k_anonymity",
 )
 # companions that only relax a rule: when missing, the rule is applied strictly
 SIGNIFICANCE = {
@@ -40,22 +41,40 @@ SIGNIFICANCE = {
     "dcr_tail_ratio_upper": -math.inf,
     "nndr_tail_ratio_upper": -math.inf,
     "utility_ratio_upper": -math.inf,
+    **{f"{m.name}_excess": math.inf for m in RISKS},
+    **{f"{name}_lower": math.inf for name in MEMBERSHIP},
 }
 
 
-def _row(scorecard: dict[str, float]) -> dict[str, float]:
+def _excess(card: Mapping[str, float], name: str) -> float:
+    """How far a metric's estimate lies beyond its reference and band (NaN when unmeasured)."""
+    m = metric(name)
+    estimate = card.get(f"{name}_estimate", math.nan)
+    reference = card.get(m.reference or "", math.nan)
+    band = card.get(m.band or "", math.nan)
+    return m.worse(estimate, reference) - band
+
+
+def _row(scorecard: Mapping[str, float]) -> dict[str, float]:
     """Every gated metric (NaN when the report lacks it) with strict stand-ins for missing
     significance companions."""
     row = {name: float("nan") for name in ALWAYS_GATED}
     row.update({k: float(v) for k, v in scorecard.items()})
+    for m in RISKS:
+        row[f"{m.name}_excess"] = _excess(row, m.name)
     for name, strict in SIGNIFICANCE.items():
         if not math.isfinite(row.get(name, float("nan"))):
             row[name] = strict
     return row
 
 
+def _get(card: Mapping[str, float], key: str | None) -> float | None:
+    value = card.get(key) if key else None
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
 def scorecard_rules(
-    scorecard: dict[str, float], t: Thresholds
+    scorecard: Mapping[str, float], t: Thresholds
 ) -> tuple[list[Rule], dict[str, float]]:
     """The expectations of the scorecard gate for the given thresholds, and per gated metric the
     stand-in value that fails its rule when the metric was not measured."""
@@ -67,51 +86,79 @@ def scorecard_rules(
         "identical_match_reference": -math.inf,
     }
 
-    def at_least(metric: str, minimum: float, name: str, unless: str | None = None) -> Rule:
-        unmeasured[metric] = -math.inf
+    def bound(
+        name: str,
+        limit: float,
+        rule_name: str,
+        unless: str | None = None,
+        reference: float | None = None,
+        band: float | None = None,
+    ) -> Rule:
+        higher = metric(name).direction == Direction.HIGHER
+        unmeasured[name] = -math.inf if higher else math.inf
+        limits = {"min_value": limit} if higher else {"max_value": limit}
         return Rule(
-            name,
+            rule_name,
             gxe.ExpectColumnValuesToBeBetween(
-                column=metric, min_value=minimum, row_condition=unless, condition_parser="pandas"
+                column=name, row_condition=unless, condition_parser="pandas", **limits
             ),
-            minimum,
-            card[metric],
-            lambda v: f"short by {minimum - v:.4f}" if v == v else "not measured",
+            limit,
+            card[name],
+            lambda v: (
+                "not measured"
+                if v != v
+                else (f"short by {limit - v:.4f}" if higher else f"over by {v - limit:.4f}")
+            ),
+            reference,
+            band,
         )
 
-    def at_most(metric: str, maximum: float, name: str, unless: str | None = None) -> Rule:
-        unmeasured[metric] = math.inf
-        return Rule(
-            name,
-            gxe.ExpectColumnValuesToBeBetween(
-                column=metric, max_value=maximum, row_condition=unless, condition_parser="pandas"
-            ),
-            maximum,
-            card[metric],
-            lambda v: f"over by {v - maximum:.4f}" if v == v else "not measured",
-        )
+    def against_reference(name: str, gross: float, tolerance: float, rule_name: str) -> Rule:
+        """A bound at the tighter of the gross limit and reference -/+ (band + tolerance)."""
+        m = metric(name)
+        reference, band = _get(card, m.reference), _get(card, m.band)
+        limit = gross
+        if reference is not None:
+            allowed = (band or 0.0) + tolerance
+            if m.direction == Direction.HIGHER:
+                limit = max(gross, reference - allowed)
+            else:
+                limit = min(gross, reference + allowed)
+        return bound(name, limit, rule_name, reference=reference, band=band)
+
+    def shown(name: str) -> dict[str, float | None]:
+        m = metric(name)
+        return {"reference": _get(card, m.reference), "band": _get(card, m.band)}
 
     rules = [
-        at_least("quality", t.quality_min, "quality >= quality_min"),
-        at_least("column_shapes", t.column_shapes_min, "column_shapes >= column_shapes_min"),
-        at_least(
+        against_reference("quality", t.quality_min, t.quality_tolerance, "quality >= quality_min"),
+        against_reference(
+            "column_shapes",
+            t.column_shapes_min,
+            t.column_shapes_tolerance,
+            "column_shapes >= column_shapes_min",
+        ),
+        against_reference(
             "column_pair_trends",
             t.column_pair_trends_min,
+            t.column_pair_trends_tolerance,
             "column_pair_trends >= column_pair_trends_min",
         ),
-        at_most(
+        against_reference(
             "discriminator_auc",
             t.discriminator_auc_max,
+            t.discriminator_auc_tolerance,
             "discriminator_auc <= discriminator_auc_max",
         ),
     ]
     if "utility_ratio" in scorecard:
         rules.append(
-            at_least(
+            bound(
                 "utility_ratio",
                 t.utility_ratio_min,
                 "utility_ratio (TSTR/TRTR) >= utility_ratio_min or not significantly below",
                 unless=f"utility_ratio_upper < {t.utility_ratio_min!r}",
+                **shown("utility_ratio"),
             )
         )
     reference = card["identical_match_reference"]
@@ -131,41 +178,71 @@ def scorecard_rules(
                 f"{v:.4f} of synthetic rows copy a training row "
                 f"(p = {card['identical_match_p_value']:.2g})"
             ),
+            _get(card, "identical_match_reference"),
+            _get(card, "identical_match_band"),
         ),
-        at_most(
+        bound(
             "dcr_share",
             t.dcr_share_max,
             "dcr_share <= dcr_share_max or not significantly above 0.5",
             unless=f"dcr_share_p_value < {t.dcr_share_alpha!r}",
+            **shown("dcr_share"),
         ),
-        at_least(
+        bound(
             "dcr_tail_ratio",
             t.dcr_tail_ratio_min,
             "dcr_tail_ratio >= dcr_tail_ratio_min or not significantly below",
             unless=f"dcr_tail_ratio_upper < {t.dcr_tail_ratio_min!r}",
+            **shown("dcr_tail_ratio"),
         ),
-        at_least(
+        bound(
             "nndr_tail_ratio",
             t.nndr_tail_ratio_min,
             "nndr_tail_ratio >= nndr_tail_ratio_min or not significantly below",
             unless=f"nndr_tail_ratio_upper < {t.nndr_tail_ratio_min!r}",
+            **shown("nndr_tail_ratio"),
+        ),
+        against_reference(
+            "rare_value_reproduction",
+            1.0,
+            t.rare_value_tolerance,
+            "rare_value_reproduction <= holdout reference + band + rare_value_tolerance",
         ),
     ]
-    for risk in ("singling_out_risk", "linkability_risk", "inference_risk"):
-        rules.append(at_most(risk, t.risk_max, f"{risk} (upper bound) <= risk_max"))
-    rules.append(at_least("k_anonymity", t.k_anonymity_min, "k_anonymity >= k_anonymity_min"))
+    for risk in RISKS:
+        rules.append(
+            bound(
+                risk.name,
+                t.risk_max,
+                f"{risk.name} (upper bound) <= risk_max",
+                unless=f"{risk.name}_excess > {t.risk_tolerance!r}",
+                **shown(risk.name),
+            )
+        )
+    rules.append(bound("k_anonymity", t.k_anonymity_min, "k_anonymity >= k_anonymity_min"))
+    for name in MEMBERSHIP:
+        rules.append(
+            bound(
+                name,
+                t.membership_tpr_max,
+                f"{name} <= membership_tpr_max or not significantly above",
+                unless=f"{name}_lower > {t.membership_tpr_max!r}",
+                **shown(name),
+            )
+        )
     return rules, unmeasured
 
 
-def check_scorecard(scorecard: dict[str, float], thresholds: Thresholds) -> GateResult:
-    """Every scorecard metric against its threshold, as one GX suite (see the module docstring).
+def check_scorecard(scorecard: Mapping[str, float], thresholds: Thresholds) -> GateResult:
+    """Every scorecard metric against its reference and threshold, as one GX suite (see the
+    module docstring).
 
     A metric the report lacks (NaN) enters the suite as a value that fails its rule (GX would
     otherwise skip it as null), while the check's metadata shows it as not measured.
     """
     rules, unmeasured = scorecard_rules(scorecard, thresholds)
     row = _row(scorecard)
-    for metric, stand_in in unmeasured.items():
-        if math.isnan(row[metric]):
-            row[metric] = stand_in
+    for name, stand_in in unmeasured.items():
+        if math.isnan(row[name]):
+            row[name] = stand_in
     return run_suite("scorecard", "scorecard", pd.DataFrame([row]), rules)

@@ -41,6 +41,8 @@ class Rule:
     threshold: Any
     observed: Observed | Any = unexpected_count  # a reader of GX's result, or a fixed value
     detail: Callable[[Any], str] = field(default=lambda observed: "")
+    reference: float | None = None  # the real-data reference the rule judges against
+    band: float | None = None
 
 
 @cache
@@ -104,6 +106,8 @@ def run_suite(gate: str, name: str, frame: pd.DataFrame, rules: list[Rule]) -> G
                 threshold=_plain(rule.threshold),
                 detail=f"gate error: {error}" if error else rule.detail(observed),
                 error=error,
+                reference=_plain(rule.reference),
+                band=_plain(rule.band),
             )
         )
     return GateResult(gate, tuple(expectations))

@@ -36,7 +36,9 @@ from plotly.offline import get_plotlyjs
 
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import EvaluationSettings
+from anon_platform.evaluation import QualityReport
 from anon_platform.evaluation.marginals import cramers_v_matrix, marginal
+from anon_platform.evaluation.metrics import describe
 from anon_platform.gates.results import Expectation, GateResult
 from anon_platform.html_report.figures import (
     Figures,
@@ -45,30 +47,6 @@ from anon_platform.html_report.figures import (
     marginal_figure,
     risk_figure,
 )
-
-METRIC_NOTES: dict[str, str] = {
-    "quality": "SDMetrics quality score (mean of column shapes and pair trends)",
-    "column_shapes": "similarity of each column's distribution",
-    "column_pair_trends": "similarity of correlations between column pairs",
-    "discriminator_auc": "AUC of a classifier telling synthetic from train (0.5 = alike)",
-    "discriminator_auc_reference": "the same classifier telling holdout from train",
-    "tstr": "model trained on synthetic, tested on real holdout",
-    "trtr": "model trained on train, tested on real holdout",
-    "utility_ratio": "TSTR over TRTR",
-    "identical_match_share": "share of synthetic rows equal to a train row",
-    "identical_match_reference": "share of holdout rows equal to a train row",
-    "identical_match_p_value": "test that synthetic copies train rows more often than holdout does",
-    "dcr_share": "share of synthetic rows closer to train than to holdout (0.5 = private)",
-    "dcr_share_p_value": "one-sided permutation test of the DCR share against 0.5",
-    "dcr_tail_ratio": "5th-percentile distance to train over distance to holdout",
-    "dcr_tail_p_value": "test of the DCR tail",
-    "nndr_tail_ratio": "5th-percentile nearest-neighbour distance ratio, train over holdout",
-    "nndr_tail_p_value": "test of the NNDR tail",
-    "singling_out_risk": "Anonymeter singling-out risk (upper bound shown in the risk chart)",
-    "linkability_risk": "Anonymeter linkability risk",
-    "inference_risk": "Anonymeter attribute-inference risk, worst column",
-    "k_anonymity": "smallest class of released rows on the quasi-identifiers",
-}
 
 
 def _fmt(value: Any) -> str:
@@ -111,19 +89,22 @@ def _metrics_table(report: dict[str, Any], gates: list[GateResult] | None) -> st
         cells = "".join(f"<td>{_fmt(t.get('metrics', {}).get(name))}</td>" for t in tables)
         found = checks.get(name, [])
         threshold = "<br>".join(_fmt(e.threshold) for e in found) or "–"
+        reference = "<br>".join(_fmt(e.reference) for e in found) or "–"
+        band = "<br>".join(_fmt(e.band) for e in found) or "–"
         verdict = "<br>".join(
             '<span class="pass">pass</span>' if e.passed else '<span class="fail">FAIL</span>'
             for e in found
         )
         rows.append(
             f"<tr><td><code>{html.escape(name)}</code></td>"
-            f"<td class='note'>{html.escape(METRIC_NOTES.get(name, ''))}</td>"
+            f"<td class='note'>{html.escape(describe(name))}</td>"
             f"<td><b>{_fmt(scorecard.get(name))}</b></td>{cells}"
-            f"<td>{threshold}</td><td>{verdict or '–'}</td></tr>"
+            f"<td>{reference}</td><td>{band}</td><td>{threshold}</td><td>{verdict or '–'}</td></tr>"
         )
     return (
         "<table><tr><th>metric</th><th></th><th>dataset (worst table)</th>"
-        f"{head}<th>threshold</th><th>gate</th></tr>{''.join(rows)}</table>"
+        f"{head}<th>real-data reference</th><th>band</th><th>threshold</th><th>gate</th></tr>"
+        f"{''.join(rows)}</table>"
     )
 
 
@@ -134,14 +115,15 @@ def _gates_section(gates: list[GateResult]) -> str:
         css = "pass" if gate.passed else "fail"
         rows = "".join(
             f"<tr><td>{html.escape(e.name)}</td><td>{_fmt(e.observed)}</td>"
-            f"<td>{_fmt(e.threshold)}</td><td>"
+            f"<td>{_fmt(e.reference)}</td><td>{_fmt(e.band)}</td><td>{_fmt(e.threshold)}</td><td>"
             + ('<span class="pass">pass</span>' if e.passed else '<span class="fail">FAIL</span>')
             + f"</td><td class='note'>{'' if e.passed else html.escape(e.detail)}</td></tr>"
             for e in gate.expectations
         )
         parts.append(
             f"<h3>{html.escape(gate.gate)}: <span class='{css}'>{verdict}</span></h3>"
-            "<table><tr><th>expectation</th><th>observed</th><th>threshold</th><th>result</th>"
+            "<table><tr><th>expectation</th><th>observed</th><th>reference</th><th>band</th>"
+            "<th>threshold</th><th>result</th>"
             f"<th></th></tr>{rows}</table>"
         )
     return "".join(parts)
@@ -240,7 +222,7 @@ minmax(400px,1fr));gap:.5em}.grid2{display:grid;grid-template-columns:1fr 1fr;ga
 
 
 def render_report_html(
-    report: dict[str, Any],
+    quality_report: QualityReport | dict[str, Any],
     schema: DatasetSchema,
     train: dict[str, pl.DataFrame],
     synthetic: dict[str, pl.DataFrame],
@@ -250,7 +232,9 @@ def render_report_html(
     """One self-contained HTML page (no network access needed) of the quality report: verdict,
     metrics against thresholds, and per table the marginals, association matrices, DCR
     histogram and Anonymeter risks. It shows no individual's value of the real data (see the
-    module docstring for how) and never plots a key or identifier column."""
+    module docstring for how) and never plots a key or identifier column. A dict is read
+    through QualityReport (report.json as stored)."""
+    report = QualityReport.model_validate(quality_report).to_json()
     figures = Figures()
     verdict = (
         "not gated" if gates is None else ("PASSED" if all(g.passed for g in gates) else "FAILED")

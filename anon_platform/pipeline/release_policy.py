@@ -4,16 +4,11 @@ release rests on (the evidence chain it must verify, upstream first)."""
 from __future__ import annotations
 
 from anon_platform.catalog import Catalog
+from anon_platform.evaluation.metrics import RANKINGS
 
-RANK_BY = {  # how the 'best' release policy orders generators: (score of a scorecard, higher wins)
-    "quality": lambda card: card["quality"],
-    "utility_ratio": lambda card: card.get("utility_ratio", float("-inf")),
-    "discriminator_auc": lambda card: -card["discriminator_auc"],
-    "dcr_share": lambda card: -card["dcr_share"],
-    "risk": lambda card: (
-        -max(card.get(k, 1.0) for k in ("singling_out_risk", "linkability_risk", "inference_risk"))
-    ),
-}
+# how the 'best' release policy orders generators: a score of a scorecard, higher wins (read
+# from the metrics table)
+RANK_BY = RANKINGS
 
 
 def upstream_chain(catalog: Catalog, dataset: str) -> list[str]:

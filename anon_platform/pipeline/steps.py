@@ -21,7 +21,7 @@ from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.common.progress import Progress
 from anon_platform.copy_filter import remove_unique_row_copies
 from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
-from anon_platform.evaluation import evaluate_dataset
+from anon_platform.evaluation import QualityReport, evaluate_dataset
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
 from anon_platform.generators.identifiers import fill_release_identifiers
@@ -195,7 +195,7 @@ def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str)
 
 def report(
     catalog: Catalog, zones: Zones, dataset: str, generator: str, full: bool = False
-) -> dict[str, Any]:
+) -> QualityReport:
     """Measure the synthetic dataset against train and holdout; store report.json (and the
     HTML report). `full` runs the expensive evaluation (see `full_evaluation`)."""
     release = catalog.releases[dataset]
@@ -219,7 +219,9 @@ def report(
         alpha=release.thresholds.dcr_share_alpha,
     )
     # the digest of every table measured: the release copies only these bytes
-    result = {"dataset": dataset, "generator": generator, "measured": measured, **result}
+    result = result.model_copy(
+        update={"dataset": dataset, "generator": generator, "measured": measured}
+    )
     pages = {}
     if release.evaluation.html:
         from anon_platform.html_report import render_report_html
@@ -230,7 +232,7 @@ def report(
             frames["train"],
             frames["synthetic"],
             settings,
-            gates=[check_scorecard(result["scorecard"], release.thresholds)],
+            gates=[check_scorecard(result.scorecard, release.thresholds)],
         )
     evidence.write_sealed(
         zones,
@@ -238,7 +240,7 @@ def report(
         f"reports/quality_{generator}",
         "report",
         read,
-        json_files={stored.REPORT_FILE: result},
+        json_files={stored.REPORT_FILE: result.to_json()},
         text_files=pages,
     )
     return result
@@ -249,7 +251,7 @@ def gate_report(catalog: Catalog, zones: Zones, dataset: str, generator: str) ->
     artifact = f"reports/quality_{generator}"
     with evidence.pinned(zones, dataset, [artifact]) as judged:
         result = check_scorecard(
-            stored.stored_report(zones, dataset, generator)["scorecard"],
+            stored.stored_report(zones, dataset, generator).scorecard,
             catalog.releases[dataset].thresholds,
         )
     return dataclasses.replace(result, judged=judged)
@@ -293,7 +295,7 @@ def best_generator(catalog: Catalog, zones: Zones, dataset: str) -> str | None:
             releasable(catalog, zones, dataset, plan.name)
         except ReleaseError:
             continue
-        passing[plan.name] = rank(stored.stored_report(zones, dataset, plan.name)["scorecard"])
+        passing[plan.name] = rank(stored.stored_report(zones, dataset, plan.name).scorecard)
     return max(passing, key=lambda name: passing[name]) if passing else None
 
 

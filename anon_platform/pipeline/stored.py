@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from anon_platform.catalog import Catalog
+from anon_platform.evaluation import QualityReport
 from anon_platform.storage import Zones, read_json, read_parquet
 
 COPY_FILTER_FILE = "copy_filter.json"
@@ -57,6 +58,6 @@ def raw_identifier_values(catalog: Catalog, zones: Zones, dataset: str) -> dict[
     return values
 
 
-def stored_report(zones: Zones, dataset: str, generator: str) -> dict[str, Any]:
-    """The report.json the report step stored for `generator`."""
-    return read_json(zones.report(dataset, generator) / REPORT_FILE)
+def stored_report(zones: Zones, dataset: str, generator: str) -> QualityReport:
+    """The report.json the report step stored for `generator`, typed."""
+    return QualityReport.read(zones.report(dataset, generator) / REPORT_FILE)
