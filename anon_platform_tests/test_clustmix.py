@@ -257,6 +257,13 @@ def customers_only_with_clustmix(plan: dict) -> None:
         "dcr_tail_ratio_min": 0.0,
         "nndr_tail_ratio_min": 0.0,
         "risk_max": 1.0,
+        # the rules against real-data references, off as well
+        "quality_tolerance": 1.0,
+        "column_shapes_tolerance": 1.0,
+        "column_pair_trends_tolerance": 1.0,
+        "discriminator_auc_tolerance": 0.5,
+        "rare_value_tolerance": 1.0,
+        "risk_tolerance": 1.0,
     }
 
 

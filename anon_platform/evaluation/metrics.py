@@ -170,35 +170,22 @@ METRICS: tuple[Metric, ...] = (
         summary=True,
         **_ref("rare_value_reproduction"),
     ),
-    Metric(
-        name="singling_out_risk",
-        label="singling-out risk",
-        description=f"singling-out: {RISK_NOTE}",
-        kind=P,
-        direction=L,
-        companions=("singling_out_risk_estimate",),
-        summary=True,
-        **_ref("singling_out_risk"),
-    ),
-    Metric(
-        name="linkability_risk",
-        label="linkability risk",
-        description=f"linkability: {RISK_NOTE}",
-        kind=P,
-        direction=L,
-        companions=("linkability_risk_estimate",),
-        summary=True,
-        **_ref("linkability_risk"),
-    ),
-    Metric(
-        name="inference_risk",
-        label="inference risk",
-        description=f"attribute inference: {RISK_NOTE}",
-        kind=P,
-        direction=L,
-        companions=("inference_risk_estimate",),
-        summary=True,
-        **_ref("inference_risk"),
+    *(
+        Metric(
+            name=f"{attack}_risk",
+            label=f"{attack.replace('_', '-')} risk",
+            description=f"{what}: {RISK_NOTE}",
+            kind=P,
+            direction=L,
+            companions=(f"{attack}_risk_estimate",),
+            summary=True,
+            **_ref(f"{attack}_risk"),
+        )
+        for attack, what in (
+            ("singling_out", "singling-out"),
+            ("linkability", "linkability"),
+            ("inference", "attribute inference"),
+        )
     ),
     Metric(
         name="k_anonymity",
