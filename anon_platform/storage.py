@@ -79,6 +79,11 @@ class Zones:
     def release_dataset(self, dataset: str) -> Path:
         return self.release / dataset
 
+    def release_scratch(self, dataset: str) -> Path:
+        """Where a release is assembled before one rename publishes it: in the restricted zone
+        (same file system), so a killed release leaves no partial file in the release zone."""
+        return self.dataset(dataset) / ".release-scratch"
+
     def encoder(self, dataset: str) -> Path:
         """The trained encoder: model.json card and export/ (the artifact partners receive)."""
         return self.dataset(dataset) / "models" / "encoder"
@@ -92,15 +97,20 @@ class Zones:
         return self.dataset(dataset) / "latent"
 
 
-def _temporary_sibling(target: Path) -> Path:
-    return target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:12]}")
+def _temporary_sibling(target: Path, scratch: Path | None = None) -> Path:
+    folder = scratch or target.parent
+    return folder / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
 
 
 @contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces `target`, on error it vanishes."""
+def atomic_path(target: Path, scratch: Path | None = None) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces `target`, on error it vanishes.
+    `scratch` (same file system) holds the temporary instead of `target`'s folder, so that
+    not even a killed process leaves a temporary beside the target."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_sibling(target)
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_sibling(target, scratch)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -110,13 +120,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
+def atomic_folder(target: Path, scratch: Path | None = None) -> Iterator[Path]:
     """Yield an empty temporary folder; on success it becomes `target` (replacing an old one).
 
-    On error the temporary folder is removed and `target` is left as it was.
+    On error the temporary folder is removed and `target` is left as it was. `scratch` (same
+    file system) holds the temporary folder instead of `target`'s parent: the release zone
+    writes its folders there, so a process killed mid-write leaves nothing in the zone.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=scratch or target.parent))
     try:
         yield tmp
         if target.exists():

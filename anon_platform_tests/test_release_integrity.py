@@ -285,3 +285,27 @@ def test_two_runs_of_one_dataset_launched_together_run_one_after_the_other(
     assert len(releases) == 2
     for folder in releases:
         assert verify_release(folder) == [], folder
+
+
+def test_a_release_is_assembled_outside_the_release_zone(
+    catalog, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed while copying leaves nothing in the release zone: every file is
+    written under the restricted zone's scratch folder and appears by one rename."""
+    written: list[Path] = []
+    copy = shutil.copy2
+
+    def recording_copy(source, destination, **kwargs):
+        written.append(Path(destination))
+        return copy(source, destination, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", recording_copy)
+    zones = Zones(home)
+    folder = steps.release(catalog, zones, DATASET, GENERATOR)
+
+    assert written
+    assert all(zones.release_scratch(DATASET) in p.parents for p in written)
+    assert not any(zones.release in p.parents for p in written)
+    assert verify_release(folder) == []
+    hidden = [p for p in zones.release_dataset(DATASET).iterdir() if p.name.startswith(".")]
+    assert hidden == []
