@@ -18,6 +18,7 @@ from anon_platform.catalog.specs import (
     SourcesFile,
     SourceSpec,
     TableSpec,
+    sequence_problem,
 )
 from anon_platform.catalog.yaml_files import load_yaml_spec
 from anon_platform.errors import CatalogError, GeneratorError
@@ -80,6 +81,7 @@ class Catalog:
                     foreign_keys=t.foreign_keys,
                     target=t.target,
                     fake=dict(t.fake),
+                    sequence=t.sequence,
                 )
                 for t in release.tables
             ),
@@ -228,6 +230,17 @@ def load_catalog(root: str | os.PathLike[str] | None = None) -> Catalog:
             release_columns[(release.name, table.name)] = _resolve_release_table(
                 releases_path, release, table, schemas[table.model], parts
             )
+        for table_index, table in enumerate(release.tables):
+            if table.sequence is not None:
+                problem = sequence_problem(
+                    table.sequence,
+                    {c.name: c.type for c in release_columns[(release.name, table.name)]},
+                    table.foreign_keys,
+                )
+                if problem:
+                    raise CatalogError(
+                        f"{where}: tables[{table_index}] ('{table.name}'): sequence: {problem}"
+                    )
         for table in release.tables:
             for fk in table.foreign_keys:
                 parent = release.table(fk.parent_table)

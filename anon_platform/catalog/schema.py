@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from anon_platform.catalog.specs import ColumnType, ForeignKey, Role
+from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
 
 
 class ColumnSchema(BaseModel):
@@ -25,6 +25,8 @@ class TableSchema(BaseModel):
     target: str | None = None
     # identifier columns the release fills with fake values (not in `columns`: never learned)
     fake: dict[str, str] = {}
+    # rows of one parent form an ordered history (README, "Sequences"); None: an unordered bag
+    sequence: SequenceSpec | None = None
 
     @property
     def column_names(self) -> list[str]:

@@ -67,6 +67,36 @@ class ForeignKey(Strict):
         return self.references.split(".", 1)[1]
 
 
+SEQUENCE_ORDER_TYPES = ("integer", "float", "date", "datetime")
+
+
+class SequenceSpec(Strict):
+    """A child table whose rows of one parent form an ordered history, ordered by `order_by`
+    (a date, datetime or number column; README, "Sequences")."""
+
+    order_by: str = Field(pattern=NAME_PATTERN)
+
+
+def sequence_problem(
+    sequence: SequenceSpec, column_types: dict[str, str], foreign_keys: tuple[ForeignKey, ...]
+) -> str | None:
+    """What is wrong with a table's `sequence` given its column types, or None when it holds:
+    the table has a parent, and `order_by` names one of its date, datetime or number columns."""
+    if not foreign_keys:
+        return "a sequence needs a parent table (a foreign key): its rows are one parent's history"
+    column = sequence.order_by
+    if column not in column_types:
+        return f"order_by '{column}' is not a column of the table ({', '.join(column_types)})"
+    if str(column_types[column]) not in SEQUENCE_ORDER_TYPES:
+        return (
+            f"order_by '{column}' is of type {column_types[column]}; it must be one of "
+            f"{', '.join(SEQUENCE_ORDER_TYPES)}"
+        )
+    if column in {fk.column for fk in foreign_keys}:
+        return f"order_by '{column}' is the foreign key, not an order"
+    return None
+
+
 class FileLocation(Strict):
     """A csv or parquet file; a relative path is relative to the folder holding sources.yml."""
 
@@ -371,6 +401,9 @@ class ReleaseTable(Strict):
         default_factory=dict,
         description="identifier columns the release needs, filled with fake values of this "
         "kind that never equal a source value (never learned by a generator)",
+    )
+    sequence: SequenceSpec | None = Field(
+        default=None, description="the table's rows of one parent form a history in this order"
     )
 
 

@@ -58,7 +58,9 @@ from anon_platform.catalog.specs import (
     ColumnType,
     ForeignKey,
     Role,
+    SequenceSpec,
     Strict,
+    sequence_problem,
 )
 from anon_platform.catalog.yaml_files import load_yaml_spec
 from anon_platform.errors import CatalogError, GeneratorError, SourceDataError
@@ -98,6 +100,7 @@ class TableConfig(Strict):
     target: str | None = None
     roles: dict[str, Role] = Field(default_factory=dict)
     fake: dict[str, FakeKind] = Field(default_factory=dict)
+    sequence: SequenceSpec | None = None
 
 
 class TrainConfig(Strict):
@@ -215,7 +218,7 @@ def config_schema(config: TableConfig, frame: pl.DataFrame, path: Path) -> Table
     for column in config.fake:
         if column not in frame.columns:
             raise CatalogError(f"table '{config.name}': no column '{column}' in {path}")
-    return table_schema(
+    schema = table_schema(
         config.name,
         frame,
         str(path),
@@ -224,6 +227,14 @@ def config_schema(config: TableConfig, frame: pl.DataFrame, path: Path) -> Table
         foreign_keys=config.foreign_keys,
         target=config.target,
     )
+    if config.sequence is not None:
+        problem = sequence_problem(
+            config.sequence, {c.name: c.type for c in schema.columns}, config.foreign_keys
+        )
+        if problem:
+            raise CatalogError(f"table '{config.name}': sequence: {problem} ({path})")
+        schema = schema.model_copy(update={"sequence": config.sequence})
+    return schema
 
 
 def build_dataset(

@@ -41,6 +41,17 @@ from anon_platform.generators.autoregressive.encoding import (
     fit_codec,
 )
 from anon_platform.generators.autoregressive.network import OrderedMADE, sample_codes
+from anon_platform.generators.autoregressive.sequences import (
+    DiffColumn,
+    SequenceModel,
+    bucket,
+    diff_schemas,
+    drifting_columns,
+    history_cardinalities,
+    history_context,
+    rebuild_order,
+    with_diff_columns,
+)
 from anon_platform.generators.autoregressive.training import TrainingPlan, train
 from anon_platform.generators.base import Generator, GeneratorParams
 from anon_platform.generators.protection import ProtectionParams, protection_record
@@ -84,6 +95,8 @@ class TableModel:
     context_cardinalities: list[int]
     net_state: dict[str, torch.Tensor]
     epochs: int
+    # a sequence table: how its order column is rebuilt (its context ends with the history)
+    sequence: SequenceModel | None = None
 
 
 class AutoregressiveGenerator(Generator):
@@ -153,10 +166,30 @@ class AutoregressiveGenerator(Generator):
         codes_of: dict[str, np.ndarray] = {}
         with tempfile.TemporaryDirectory(prefix="anon-autoregressive-") as scratch:
             for table in self.schema.ordered():
+                if table.sequence is not None:
+                    fk_column = table.foreign_keys[0].column
+                    tables = {
+                        **tables,
+                        table.name: tables[table.name].sort(
+                            [fk_column, table.sequence.order_by], maintain_order=True
+                        ),
+                    }
                 frame, context = self._training_frame(table, tables, codes_of)
                 parent_rows = frame["__row__"].to_numpy() if "__row__" in frame.columns else None
                 columns = [*table.modelled_columns, *self._count_columns(table)]
+                sequence = None
+                if table.sequence is not None and parent_rows is not None:
+                    columns, sequence, frame, position, remaining = self._sequence_layout(
+                        table, frame, parent_rows
+                    )
                 codecs = [fit_codec(c, frame[c.name], self._protection) for c in columns]
+                if sequence is not None and context is not None:
+                    own = np.zeros((frame.height, len(codecs)), dtype=np.int32)
+                    encode_frame(frame, codecs, own)
+                    history = history_context(
+                        own, [c.cardinality for c in codecs], position, remaining
+                    )
+                    context = np.column_stack([context, history])
                 if not codecs:
                     # only keys (and identifiers): nothing to learn, its rows are keys alone
                     self.models[table.name] = TableModel(table.name, [], {}, [], {}, 0)
@@ -177,10 +210,12 @@ class AutoregressiveGenerator(Generator):
                     if context is None
                     else [c.cardinality for c in self.models[self._parent(table)].codecs]
                 )
-                model = TableModel(table.name, codecs, {}, context_cards, {}, 0)
+                if sequence is not None:
+                    context_cards += history_cardinalities([c.cardinality for c in codecs])
+                model = TableModel(table.name, codecs, {}, context_cards, {}, 0, sequence)
+                n_before = len(columns) - len(self._children_of(table))
                 model.children = {
-                    child.name: len(table.modelled_columns) + i
-                    for i, child in enumerate(self._children_of(table))
+                    child.name: n_before + i for i, child in enumerate(self._children_of(table))
                 }
                 net = self._net(model)
                 losses = train(
@@ -191,6 +226,39 @@ class AutoregressiveGenerator(Generator):
                 model.epochs = len(losses)
                 self.models[table.name] = model
             codes_of.clear()
+
+    def _sequence_layout(
+        self, table: TableSchema, frame: pl.DataFrame, parent_rows: np.ndarray
+    ) -> tuple[list[ColumnSchema], SequenceModel, pl.DataFrame, np.ndarray, np.ndarray]:
+        """Modelled columns of a sequence table (the order column and drifting columns as
+        first value + increments), how to rebuild them, the frame with those columns, and each
+        row's position and rows remaining."""
+        assert table.sequence is not None
+        order_by = table.sequence.order_by
+        diffed = [order_by, *drifting_columns(frame, table, parent_rows)]
+        by_name = {c.name: c for c in table.columns}
+        kept = [c for c in table.modelled_columns if c.name not in diffed]
+        frame, position, remaining = with_diff_columns(
+            frame, [by_name[n] for n in diffed], parent_rows, order_by
+        )
+        columns, parts = list(kept), []
+        for name in diffed:
+            codec = fit_codec(by_name[name], frame[name], self._protection)
+            assert isinstance(codec, NumericCodec)
+            parts.append(
+                DiffColumn(
+                    name,
+                    by_name[name].type,
+                    codec.low,
+                    codec.high,
+                    len(columns),
+                    len(columns) + 1,
+                    name == order_by,
+                )
+            )
+            columns += list(diff_schemas(by_name[name]))
+        columns += self._count_columns(table)
+        return columns, SequenceModel(order_by, parts), frame, position, remaining
 
     def _parent(self, table: TableSchema) -> str:
         return table.foreign_keys[0].parent_table
@@ -264,8 +332,13 @@ class AutoregressiveGenerator(Generator):
                 n_rows, fixed = int(per_parent.sum()), {}
             else:
                 context, fk_values, n_rows, fixed = None, None, root_rows, fixed_codes
-            codes = self._draw(model, n_rows, context, fixed, generator)
-            values = decode_codes(codes, model.codecs, rng)
+            if table.foreign_keys and model.sequence is not None:
+                codes = self._draw_histories(model, per_parent, codes_of[parent], generator)
+                values = rebuild_order(decode_codes(codes, model.codecs, rng), model.sequence,
+                                       per_parent)  # fmt: skip
+            else:
+                codes = self._draw(model, n_rows, context, fixed, generator)
+                values = decode_codes(codes, model.codecs, rng)
             if not table.foreign_keys:
                 values = values.with_columns(
                     pl.lit(value, dtype=values[name].dtype).alias(name)
@@ -327,6 +400,46 @@ class AutoregressiveGenerator(Generator):
             drawn = sample_codes(net, ctx.to(self.device), given.to(self.device), generator)
             chunks.append(drawn.cpu().numpy())
         return np.concatenate(chunks)
+
+    def _draw_histories(
+        self,
+        model: TableModel,
+        per_parent: np.ndarray,
+        parent_codes: np.ndarray,
+        generator: torch.Generator,
+    ) -> np.ndarray:
+        """Codes of every parent's history, position by position (all parents at once): each
+        row given its parent, the row drawn before it and its position / rows remaining; rows
+        come out grouped by parent in position order."""
+        assert model.sequence is not None
+        width = len(model.codecs)
+        n_rows = int(per_parent.sum())
+        out = np.zeros((n_rows, width), dtype=np.int64)
+        if n_rows == 0 or width == 0:
+            return out
+        starts = np.concatenate([[0], np.cumsum(per_parent)[:-1]]).astype(np.int64)
+        cardinalities = [c.cardinality for c in model.codecs]
+        previous = np.tile(np.asarray(cardinalities, dtype=np.int64), (len(per_parent), 1))
+        for position in range(int(per_parent.max())):
+            active = np.flatnonzero(per_parent > position)
+            context = np.column_stack(
+                [
+                    parent_codes[active],
+                    previous[active],
+                    bucket(np.full(len(active), position)),
+                    bucket(per_parent[active] - position - 1),
+                ]
+            )
+            fixed: dict[int, int] = {}
+            for column in model.sequence.columns:
+                # no increment before the first row; the first value only on the first row
+                null_at = column.step_index if position == 0 else column.first_index
+                if model.codecs[null_at].has_null:
+                    fixed[null_at] = 0
+            drawn = self._draw(model, len(active), context, fixed, generator)
+            out[starts[active] + position] = drawn
+            previous[active] = drawn
+        return out
 
     # artifact ------------------------------------------------------------------------------
 

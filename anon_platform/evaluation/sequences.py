@@ -1,0 +1,206 @@
+"""Sequence fidelity: how coherent the histories of a sequence table are (README, "Sequences").
+
+`sequence_fidelity(train, holdout, synthetic, ...)` measures a synthetic child table whose rows
+of one parent form a history ordered by `order_by`, and the same numbers for the real holdout
+against train as the real-data reference:
+
+- `order_distinct`: share of parents whose order values are all distinct (real data: 1.0);
+- `lag1_autocorr/<col>`: lag-1 autocorrelation of each numeric column within histories, and
+  `lag1_autocorr_gap/<col>`: its absolute difference to train;
+- `transition_tvd/<col>`: mean total-variation distance between the category transition
+  matrices (previous row's category -> this row's) of the table and of train, rows weighted
+  by train's frequency of the previous category;
+- `inter_event_ks`: KS statistic of the order column's increments against train;
+- `length_ks`: KS statistic of the rows-per-parent distribution against train;
+- `in_step/<col>` (for every numeric column given in `in_step`): share of parents whose column
+  moves by exactly the order column's increment at every step;
+- `never_falls/<col>` (for every column given in `cumulative`): share of parents whose column
+  never decreases along the order.
+
+Frames are polars; values are never returned, only these numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy.stats import ks_2samp
+
+MIN_PAIRS = 3  # autocorrelation needs at least this many (previous, current) pairs
+
+
+def _numbers(frame: pl.DataFrame, column: str) -> pl.Expr:
+    dtype = frame.schema[column]
+    if dtype == pl.Date:
+        return pl.col(column).cast(pl.Int32).cast(pl.Float64)
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(column).dt.epoch("s").cast(pl.Float64)
+    return pl.col(column).cast(pl.Float64)
+
+
+def _ordered(frame: pl.DataFrame, parent: str, order_by: str) -> pl.DataFrame:
+    return frame.with_columns(_numbers(frame, order_by).alias("__order__")).sort(
+        [parent, "__order__"], maintain_order=True
+    )
+
+
+def order_distinct(frame: pl.DataFrame, parent: str, order_by: str) -> float:
+    """Share of parents whose `order_by` values are pairwise distinct (nulls count as equal)."""
+    per = frame.group_by(parent).agg((pl.col(order_by).n_unique() == pl.len()).alias("ok"))
+    return float(per["ok"].mean()) if per.height else float("nan")
+
+
+def lag1_autocorrelation(frame: pl.DataFrame, parent: str, order_by: str, column: str) -> float:
+    """Correlation of a numeric column with its previous value in the same history, pooled over
+    every (previous, current) pair of every parent (a person's level counts: that is the
+    persistence a behavioural model relies on)."""
+    ordered = _ordered(frame, parent, order_by).with_columns(_numbers(frame, column).alias("__x__"))
+    pairs = ordered.with_columns(pl.col("__x__").shift(1).over(parent).alias("__prev__"))
+    pairs = pairs.drop_nulls(["__x__", "__prev__"])
+    if pairs.height < MIN_PAIRS:
+        return float("nan")
+    return float(pairs.select(pl.corr("__x__", "__prev__")).item())
+
+
+def transitions(frame: pl.DataFrame, parent: str, order_by: str, column: str) -> pl.DataFrame:
+    """Counts of (previous category, category) pairs within histories."""
+    ordered = _ordered(frame, parent, order_by).with_columns(
+        pl.col(column).cast(pl.String).fill_null("<null>").alias("__c__")
+    )
+    ordered = ordered.with_columns(pl.col("__c__").shift(1).over(parent).alias("__p__"))
+    return ordered.drop_nulls("__p__").group_by("__p__", "__c__").len()
+
+
+def transition_distance(reference: pl.DataFrame, other: pl.DataFrame) -> float:
+    """Total-variation distance between the rows of two transition count tables (previous ->
+    next), averaged with the reference's weight of each previous category; a previous category
+    `other` never shows counts as distance 1."""
+    if reference.height == 0:
+        return float("nan")
+    ref = reference.with_columns((pl.col("len") / pl.col("len").sum().over("__p__")).alias("p"))
+    oth = other.with_columns((pl.col("len") / pl.col("len").sum().over("__p__")).alias("q"))
+    joined = (
+        ref.select("__p__", "__c__", "p")
+        .join(oth.select("__p__", "__c__", "q"), on=["__p__", "__c__"], how="full", coalesce=True)
+        .fill_null(0.0)
+    )
+    per_row = joined.group_by("__p__").agg(
+        (0.5 * (pl.col("p") - pl.col("q")).abs().sum()).alias("tv")
+    )
+    weights = ref.group_by("__p__").agg(pl.col("len").sum().alias("w"))
+    per_row = weights.join(per_row, on="__p__", how="left").fill_null(1.0)
+    seen = oth["__p__"].unique().to_list()
+    per_row = per_row.with_columns(
+        pl.when(pl.col("__p__").is_in(seen)).then(pl.col("tv")).otherwise(1.0).alias("tv")
+    )
+    return float((per_row["tv"] * per_row["w"]).sum() / per_row["w"].sum())
+
+
+def increments(frame: pl.DataFrame, parent: str, order_by: str) -> np.ndarray:
+    """The order column's increments within histories (days for dates, seconds for times)."""
+    ordered = _ordered(frame, parent, order_by)
+    return (
+        ordered.select(pl.col("__order__").diff().over(parent).alias("d"))["d"]
+        .drop_nulls()
+        .to_numpy()
+    )
+
+
+def lengths(frame: pl.DataFrame, parent: str) -> np.ndarray:
+    """Rows per parent."""
+    return frame.group_by(parent).len()["len"].to_numpy()
+
+
+def in_step(frame: pl.DataFrame, parent: str, order_by: str, column: str) -> float:
+    """Share of parents (with at least 2 rows) whose `column` changes by exactly the order
+    column's increment at every step (age with the year, experience with the wave)."""
+    ordered = _ordered(frame, parent, order_by).with_columns(_numbers(frame, column).alias("__x__"))
+    per = (
+        ordered.with_columns(
+            (pl.col("__x__").diff().over(parent) - pl.col("__order__").diff().over(parent))
+            .abs()
+            .alias("gap")
+        )
+        .drop_nulls("gap")
+        .group_by(parent)
+        .agg((pl.col("gap") < 1e-9).all().alias("ok"))
+    )
+    return float(per["ok"].mean()) if per.height else float("nan")
+
+
+def never_falls(frame: pl.DataFrame, parent: str, order_by: str, column: str) -> float:
+    """Share of parents (with at least 2 rows) whose `column` never decreases along the order."""
+    ordered = _ordered(frame, parent, order_by).with_columns(_numbers(frame, column).alias("__x__"))
+    per = (
+        ordered.with_columns(pl.col("__x__").diff().over(parent).alias("d"))
+        .drop_nulls("d")
+        .group_by(parent)
+        .agg((pl.col("d") >= 0).all().alias("ok"))
+    )
+    return float(per["ok"].mean()) if per.height else float("nan")
+
+
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    return float(ks_2samp(a, b).statistic)
+
+
+def _scores(
+    train: pl.DataFrame,
+    table: pl.DataFrame,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    in_step_columns: Sequence[str],
+    cumulative: Sequence[str],
+) -> dict[str, float]:
+    scores = {
+        "order_distinct": order_distinct(table, parent, order_by),
+        "inter_event_ks": _ks(
+            increments(table, parent, order_by), increments(train, parent, order_by)
+        ),
+        "length_ks": _ks(lengths(table, parent), lengths(train, parent)),
+    }
+    for column in numeric:
+        value = lag1_autocorrelation(table, parent, order_by, column)
+        real = lag1_autocorrelation(train, parent, order_by, column)
+        scores[f"lag1_autocorr/{column}"] = value
+        scores[f"lag1_autocorr_gap/{column}"] = abs(value - real)
+    for column in categorical:
+        scores[f"transition_tvd/{column}"] = transition_distance(
+            transitions(train, parent, order_by, column),
+            transitions(table, parent, order_by, column),
+        )
+    for column in in_step_columns:
+        scores[f"in_step/{column}"] = in_step(table, parent, order_by, column)
+    for column in cumulative:
+        scores[f"never_falls/{column}"] = never_falls(table, parent, order_by, column)
+    return scores
+
+
+def sequence_fidelity(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    *,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    in_step: Sequence[str] = (),
+    cumulative: Sequence[str] = (),
+) -> dict[str, dict[str, float]]:
+    """{"synthetic": scores, "holdout": scores, "train": scores} of a sequence table (see the
+    module docstring for each score); "holdout" is the real-data reference a gate compares the
+    synthetic scores with, "train" the training data's own coherence (order, in step, never
+    falls, autocorrelation). `numeric` defaults to none: name the columns to measure."""
+    args = (parent, order_by, numeric, categorical, in_step, cumulative)
+    return {
+        "synthetic": _scores(train, synthetic, *args),
+        "holdout": _scores(train, holdout, *args),
+        "train": _scores(train, train, *args),
+    }

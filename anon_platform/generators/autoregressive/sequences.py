@@ -1,0 +1,175 @@
+"""Histories: a child table declared a sequence (`sequence: {order_by: ...}`) as ordered rows.
+
+A row of a sequence is modelled given its parent's codes and, as extra context columns, the
+previous row's codes (a start token for the first row), its position in the sequence and how
+many rows remain (both bucketed), so the network learns how a history moves and ends (training
+uses the real previous rows: teacher forcing; sampling goes position by position, all parents
+at once). The order column is not modelled as a value but as two columns: its first value
+(`__first__<col>`, null after the first row) and the non-negative increment from the previous
+row (`__step__<col>`, null on the first row); the order is their running sum, so it is ordered
+by construction. A numeric column that drifts in step (one increment shared by most rows, such
+as experience +1 a year: `drifting_columns`) is modelled the same way, its increments signed.
+Value protection holds: first values and increments are protected numeric codecs, and each
+running sum is clipped into its column's protected training range; sequence lengths
+are the parent's protected child count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from anon_platform.catalog.schema import ColumnSchema, TableSchema
+from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.generators.autoregressive.encoding import from_numbers, to_numbers
+
+FIRST_PREFIX = "__first__"
+STEP_PREFIX = "__step__"
+POSITION_BUCKETS = 16  # positions 0..14 exactly, 15 = "15 or later" (same for rows remaining)
+DRIFT_MIN_DISTINCT = 20
+DRIFT_MODAL_SHARE = 0.5
+
+
+@dataclass
+class DiffColumn:
+    """A column of a sequence table modelled as its first value and increments."""
+
+    name: str
+    type: ColumnType
+    low: float
+    high: float
+    first_index: int  # index of the first-value column among the table's codecs
+    step_index: int  # index of the increment column among the table's codecs
+    non_negative: bool  # the order column: increments never below 0
+
+
+@dataclass
+class SequenceModel:
+    """How a sequence table's order column (first) and drifting columns are rebuilt."""
+
+    order_by: str
+    columns: list[DiffColumn]
+
+
+def drifting_columns(frame: pl.DataFrame, table: TableSchema, group: np.ndarray) -> list[str]:
+    """Numeric columns (besides the order) better modelled as increments: at least
+    DRIFT_MIN_DISTINCT distinct values, and one increment (such as +1 a year) shared by at
+    least DRIFT_MODAL_SHARE of the rows after a first row (experience with the wave)."""
+    assert table.sequence is not None
+    position = _positions(group)
+    out = []
+    for column in table.modelled_columns:
+        if column.name == table.sequence.order_by or column.type not in (
+            ColumnType.INTEGER,
+            ColumnType.FLOAT,
+        ):
+            continue
+        numbers = to_numbers(frame[column.name], column.type)
+        steps = np.diff(numbers, prepend=np.nan)[position > 0]
+        steps = steps[~np.isnan(steps)]
+        if steps.size == 0 or np.unique(numbers[~np.isnan(numbers)]).size < DRIFT_MIN_DISTINCT:
+            continue
+        _, counts = np.unique(steps, return_counts=True)
+        if counts.max() >= DRIFT_MODAL_SHARE * steps.size:
+            out.append(column.name)
+    return out
+
+
+def diff_schemas(column: ColumnSchema) -> tuple[ColumnSchema, ColumnSchema]:
+    """The first-value and increment columns that replace `column`."""
+    step_type = (
+        ColumnType.INTEGER
+        if column.type in (ColumnType.INTEGER, ColumnType.DATE)
+        else ColumnType.FLOAT
+    )
+    return (
+        ColumnSchema(name=FIRST_PREFIX + column.name, type=column.type, role=Role.ATTRIBUTE),
+        ColumnSchema(name=STEP_PREFIX + column.name, type=step_type, role=Role.ATTRIBUTE),
+    )
+
+
+def with_diff_columns(
+    frame: pl.DataFrame, columns: list[ColumnSchema], group: np.ndarray, order_by: str
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """`frame` (sorted by parent, then order) with first-value and increment columns of
+    `columns` (the order's increments clipped at 0), and each row's position and rows
+    remaining in its parent's sequence."""
+    position = _positions(group)
+    length = np.bincount(np.unique(group, return_inverse=True)[1])
+    remaining = np.repeat(length, length) - position - 1
+    added = []
+    for column in columns:
+        first, step = diff_schemas(column)
+        numbers = to_numbers(frame[column.name], column.type)
+        increments = np.diff(numbers, prepend=np.nan)
+        increments[position == 0] = np.nan
+        if column.name == order_by:
+            increments = np.where(np.isnan(increments), np.nan, np.maximum(increments, 0.0))
+        series = pl.Series(step.name, increments).fill_nan(None).cast(pl.Float64)
+        if step.type == ColumnType.INTEGER:
+            series = series.round(0).cast(pl.Int64)
+        added += [from_numbers(np.where(position == 0, numbers, np.nan), first.type, first.name),
+                  series]  # fmt: skip
+    return frame.with_columns(added), position, remaining
+
+
+def _positions(group: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values of `group` (rows grouped contiguously)."""
+    starts = np.r_[True, group[1:] != group[:-1]] if len(group) else np.zeros(0, dtype=bool)
+    index = np.arange(len(group))
+    return index - np.maximum.accumulate(np.where(starts, index, 0))
+
+
+def bucket(values: np.ndarray) -> np.ndarray:
+    """Position (or rows remaining) as one of POSITION_BUCKETS codes."""
+    return np.minimum(np.asarray(values, dtype=np.int64), POSITION_BUCKETS - 1)
+
+
+def history_context(
+    codes: np.ndarray, cardinalities: list[int], position: np.ndarray, remaining: np.ndarray
+) -> np.ndarray:
+    """Context columns of each row: the previous row's codes (each column's start token, its
+    cardinality, on a first row), the position bucket and the rows-remaining bucket."""
+    previous = np.empty_like(codes, dtype=np.int64)
+    previous[1:] = codes[:-1]
+    first = position == 0
+    previous[first] = np.asarray(cardinalities, dtype=np.int64)
+    return np.column_stack([previous, bucket(position), bucket(remaining)]).astype(np.int64)
+
+
+def history_cardinalities(cardinalities: list[int]) -> list[int]:
+    """Cardinalities of the history context columns (`history_context`)."""
+    return [c + 1 for c in cardinalities] + [POSITION_BUCKETS, POSITION_BUCKETS]
+
+
+def rebuild_order(
+    values: pl.DataFrame, model: SequenceModel, per_parent: np.ndarray
+) -> pl.DataFrame:
+    """`values` (rows grouped by parent, in position order) with the order column and the
+    drifting columns rebuilt as first value + running sum of increments, each clipped into its
+    protected training range, and the helper columns dropped."""
+    starts = np.concatenate([[0], np.cumsum(per_parent)[:-1]]).astype(np.int64)
+    group = np.repeat(np.arange(len(per_parent)), per_parent)
+    position = np.arange(len(group)) - starts[group]
+    rebuilt, helpers = [], []
+    for column in model.columns:
+        first_name = values.columns[column.first_index]
+        step_name = values.columns[column.step_index]
+        helpers += [first_name, step_name]
+        firsts = to_numbers(values[first_name], column.type)
+        steps = to_numbers(values[step_name].cast(pl.Float64), ColumnType.FLOAT)
+        present = steps[(position > 0) & ~np.isnan(steps)]
+        fallback = float(np.median(present)) if present.size else 0.0
+        steps = np.where(np.isnan(steps), fallback, steps)
+        if column.non_negative:
+            steps = np.maximum(steps, 0.0)
+        steps[position == 0] = 0.0
+        start_values = firsts[starts[group]]
+        start_values = np.where(np.isnan(start_values), column.low, start_values)
+        running = np.cumsum(steps)
+        running = running - running[starts[group]]
+        numbers = np.clip(start_values + running, column.low, column.high)
+        rebuilt.append(from_numbers(numbers, column.type, column.name))
+    return values.with_columns(rebuilt).drop(helpers)
