@@ -148,9 +148,9 @@ def test_scorecard_gate_fails_closed_when_a_privacy_metric_is_missing() -> None:
         "inference_risk": 0.0,
         "k_anonymity": 1.0,
         "membership_tpr_at_fpr_1pct": 0.01,
-        "membership_tpr_at_fpr_1pct_lower": 0.0,
+        "membership_tpr_at_fpr_1pct_p_value": 1.0,
         "membership_outlier_tpr_at_fpr_1pct": 0.01,
-        "membership_outlier_tpr_at_fpr_1pct_lower": 0.0,
+        "membership_outlier_tpr_at_fpr_1pct_p_value": 1.0,
     }
     result = check_scorecard(card, Thresholds())
     assert [e.name for e in result.failures] == ["singling_out_risk (upper bound) <= risk_max"]

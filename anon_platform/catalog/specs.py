@@ -300,8 +300,11 @@ class Thresholds(Strict):
         le=1.0,
         description="density-ratio membership attack (evaluation/membership.py): TPR at 1 % FPR, "
         "on all candidates and on the outliers, must not be significantly above this (the rule "
-        "fails when the lower 99 % bootstrap bound exceeds it); 0.01 = what an attack that "
-        "learned nothing scores",
+        "applies only where the exact exchangeability test rejects 'the attack learned nothing' "
+        "at membership_alpha; evaluation/membership.py tpr_p_value)",
+    )
+    membership_alpha: float = Field(
+        default=0.01, gt=0.0, lt=0.5, description="alpha of the membership attack's TPR test"
     )
     k_anonymity_min: int = Field(
         default=1,

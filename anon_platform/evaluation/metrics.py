@@ -207,6 +207,7 @@ METRICS: tuple[Metric, ...] = (
             companions=tuple(
                 f"membership_{part}{key}"
                 for key in (
+                    "tpr_at_fpr_1pct_p_value",
                     "tpr_at_fpr_1pct_lower",
                     "tpr_at_fpr_1pct_upper",
                     "auc",

@@ -226,7 +226,8 @@ def scorecard_rules(
                 name,
                 t.membership_tpr_max,
                 f"{name} <= membership_tpr_max or not significantly above",
-                unless=f"{name}_lower > {t.membership_tpr_max!r}",
+                # judged only where the exact test rejects "the attack learned nothing"
+                unless=f"{name}_p_value < {t.membership_alpha!r}",
                 **shown(name),
             )
         )
