@@ -59,9 +59,11 @@ def train(capsys: pytest.CaptureFixture[str], data: Path, *extra: str) -> tuple[
 def refused(result: tuple[int, str, str], *parts: str) -> None:
     code, _, err = result
     assert code == 2, err
-    assert err.startswith("error: ")
+    notes, error = err.strip().splitlines()[:-1], err.strip().splitlines()[-1]
+    assert error.startswith("error: "), err
+    assert all(line.startswith("note: ") for line in notes), err  # settings notes may precede
     for part in parts:
-        assert part in err
+        assert part in error
     assert "Traceback" not in err
     assert "truncate_ragged_lines" not in err
 

@@ -246,4 +246,8 @@ def check_scorecard(scorecard: Mapping[str, float], thresholds: Thresholds) -> G
     for name, stand_in in unmeasured.items():
         if math.isnan(row[name]):
             row[name] = stand_in
+    for name in MEMBERSHIP:  # no test result: the rule applies strictly (as if significant)
+        key = f"{name}_p_value"
+        if key not in row or row[key] != row[key]:
+            row[key] = 0.0
     return run_suite("scorecard", "scorecard", pd.DataFrame([row]), rules)
