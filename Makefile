@@ -39,7 +39,7 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 
-# The service deployment on PostgreSQL and the UI in a browser (anon_platform_tests/test_deployment.py,
+# The service deployment on PostgreSQL and the UI in a browser (anon_platform_tests/integration/test_deployment.py,
 # test_ui_browser.py).
 e2e: install browser
 	$(BIN)/pytest -q -m e2e

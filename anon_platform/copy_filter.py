@@ -13,6 +13,7 @@ rows still fails: the filter hides a chance collision, not memorisation.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,6 +40,24 @@ class CopyFilterResult:
 
     def as_dict(self) -> dict[str, int | float]:
         return {**asdict(self), "copies_share": self.copies_share}
+
+
+def merge_results(
+    parts: Iterable[dict[str, CopyFilterResult]],
+) -> dict[str, CopyFilterResult]:
+    """Per table, the counts of filtering several shards added up: what filtering them as one
+    dataset counts, since the filter judges each row on its own and a shard's children belong
+    to its own parents (generators/shards.py)."""
+    totals: dict[str, CopyFilterResult] = {}
+    for part in parts:
+        for name, result in part.items():
+            before = totals.get(name, CopyFilterResult(0, 0, 0))
+            totals[name] = CopyFilterResult(
+                before.sampled + result.sampled,
+                before.copies_removed + result.copies_removed,
+                before.orphans_removed + result.orphans_removed,
+            )
+    return totals
 
 
 def remove_unique_row_copies(

@@ -27,6 +27,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,29 @@ def record(zones: Zones, dataset: str, artifact: str, step: str, read: dict[str,
     with `input_digests` before reading). Refuses when an input changed meanwhile."""
     ensure_unchanged(zones, dataset, read, asset_name(dataset, artifact))
     return seal(artifact_path(zones, dataset, artifact), artifact, step, read)
+
+
+@dataclass
+class PendingArtifact:
+    """A folder artifact being written: `path` is its temporary folder; `evidence` is its
+    record once `sealed_folder` sealed it."""
+
+    path: Path
+    evidence: Evidence | None = None
+
+
+@contextmanager
+def sealed_folder(
+    zones: Zones, dataset: str, artifact: str, step: str, read: dict[str, str]
+) -> Iterator[PendingArtifact]:
+    """Publish a folder artifact written piece by piece (a table row group at a time): yields
+    its empty temporary folder; on a clean exit the inputs are checked unchanged, the files are
+    sealed and the folder appears by one rename, else it vanishes."""
+    with atomic_folder(artifact_path(zones, dataset, artifact)) as tmp:
+        pending = PendingArtifact(tmp)
+        yield pending
+        ensure_unchanged(zones, dataset, read, asset_name(dataset, artifact))
+        pending.evidence = seal(tmp, artifact, step, read)
 
 
 def write_sealed(

@@ -30,7 +30,7 @@ EXECUTORS = ("in_process", "multiprocess", "celery")
 CPU_QUEUE = "cpu"
 GPU_QUEUE = "gpu"
 # dagster_celery.tags.DAGSTER_CELERY_QUEUE_TAG, spelled out so loading the definitions does not
-# import celery (anon_platform_tests/test_celery_executor.py checks they agree)
+# import celery (anon_platform_tests/integration/test_celery_executor.py checks they agree)
 QUEUE_TAG = "dagster-celery/queue"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 import anon_platform
 from anon_platform.errors import ReleaseError
@@ -120,6 +120,8 @@ class ReleaseManifest(BaseModel):
     metrics: dict[str, float]
     gates: list[dict[str, Any]]
     privacy: dict[str, Any]
+    # every membership-inference attack the report ran, with its numbers (`attack_record`)
+    attacks: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, ReleasedFile]
     chain: list[Evidence]
 
@@ -217,6 +219,7 @@ def write_release(
                 and {"differential_privacy": card["differential_privacy"]}
             )
             or NO_FORMAL_GUARANTEE,
+            attacks=attack_record(report),
             files=released,
             chain=chain,
         )
@@ -224,6 +227,22 @@ def write_release(
     with atomic_path(zones.release_dataset(dataset) / "LATEST", scratch) as tmp_latest:
         tmp_latest.write_text(version + "\n")
     return target
+
+
+def attack_record(report: QualityReport) -> dict[str, Any]:
+    """The report's membership-inference attacks for the manifest: per table the density-ratio
+    attack's metrics (AUC, TPR at 1 % and 0.1 % FPR with bounds and p-values, on all candidates
+    and on the outliers), and the weekly shadow-model attack where the report ran it."""
+    record: dict[str, Any] = {
+        "density_ratio": {
+            t.table: {k: v for k, v in t.metrics.items() if k.startswith("membership_")}
+            for t in report.tables
+            if any(k.startswith("membership_") for k in t.metrics)
+        }
+    }
+    if report.shadow is not None:
+        record["shadow_model"] = report.shadow.model_dump(mode="json")
+    return record
 
 
 def release_version(manifest: ReleaseManifest) -> str:

@@ -14,6 +14,7 @@ Every write goes to a temporary name beside its target and is renamed into place
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -170,6 +171,139 @@ def read_tables(folder: Path) -> dict[str, pl.DataFrame]:
     if not folder.is_dir():
         raise FileNotFoundError(f"no table folder at {folder}")
     return {p.stem: pl.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+TABLE_FORMATS = (".parquet", ".csv")
+
+
+class TableFileWriter:
+    """One table file written chunk by chunk, to a hidden name beside `target` until `commit`
+    renames it into place (`abort` removes it). A .parquet file holds one row group per
+    non-empty chunk; a .csv file one header, then each chunk's lines. The bytes depend only on
+    the chunks in order: files written by several writers and joined by `combine_table_files`
+    are byte for byte the file one writer makes of all the chunks."""
+
+    def __init__(self, target: Path) -> None:
+        self.format = target.suffix.lower()
+        if self.format not in TABLE_FORMATS:
+            raise ValueError(f"{target}: a table file ends in .parquet or .csv")
+        self.target = target
+        self.tmp = _temporary_sibling(target)
+        self.rows = 0
+        self.schema: pl.Schema | None = None  # of the first frame written with `write`
+        self._parquet: Any = None  # pyarrow.parquet.ParquetWriter, opened by the first chunk
+        self._arrow_schema: Any = None
+        self._csv: Any = None  # the open .csv file, opened by the first chunk
+        self._header: bytes | None = None
+
+    def write(self, frame: pl.DataFrame) -> None:
+        """Append the rows of `frame`; its columns and types must be those of the first chunk."""
+        if self.schema is None:
+            self.schema = frame.schema
+        if self.format == ".parquet":
+            self.write_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+            return
+        header = _csv_header(frame)
+        self._open_csv(header, f"a chunk with columns {frame.columns}")
+        if frame.height:
+            frame.write_csv(self._csv, include_header=False)
+        self.rows += frame.height
+
+    def write_arrow(self, table: Any) -> None:
+        """Append a pyarrow table as one row group (.parquet only; no row group for no rows)."""
+        import pyarrow.parquet as pq
+
+        if self.format != ".parquet":
+            raise ValueError(f"{self.target.name}: not a .parquet file")
+        if self._parquet is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._arrow_schema = table.schema
+            self._parquet = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
+        elif not table.schema.equals(self._arrow_schema):
+            raise ValueError(
+                f"{self.target.name}: a chunk with schema {table.schema} after chunks with "
+                f"{self._arrow_schema}"
+            )
+        if table.num_rows:
+            self._parquet.write_table(table)
+        self.rows += table.num_rows
+
+    def append_file(self, part: Path) -> None:
+        """Append every row of a table file this class wrote, streaming (its row groups, or its
+        lines after the header); ValueError when its columns differ from the chunks before."""
+        if part.suffix.lower() != self.format:
+            raise ValueError(f"{part}: not a {self.format} file like {self.target.name}")
+        if self.format == ".parquet":
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(part)
+            self.write_arrow(parquet.schema_arrow.empty_table())
+            for group in range(parquet.num_row_groups):
+                self.write_arrow(parquet.read_row_group(group))
+            return
+        with part.open("rb") as handle:
+            self._open_csv(handle.readline(), str(part))
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                self._csv.write(block)
+        self.rows += pl.scan_csv(part, infer_schema=False).select(pl.len()).collect().item()
+
+    def _open_csv(self, header: bytes, what: str) -> None:
+        if self._csv is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._csv = self.tmp.open("wb")
+            self._csv.write(header)
+            self._header = header
+        elif header != self._header:
+            raise ValueError(f"{self.target.name}: {what} has other columns than the first")
+
+    def commit(self) -> Path:
+        """Close the file and rename it to the target; ValueError when nothing was written."""
+        handle = self._parquet or self._csv
+        if handle is None:
+            raise ValueError(f"{self.target.name}: no chunk was written, not even an empty one")
+        handle.close()
+        os.replace(self.tmp, self.target)
+        return self.target
+
+    def abort(self) -> None:
+        """Close and remove the unfinished file."""
+        for handle in (self._parquet, self._csv):
+            if handle is not None:
+                handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _csv_header(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.head(0).write_csv(buffer)
+    return buffer.getvalue()
+
+
+@contextmanager
+def table_writers(targets: dict[str, Path]) -> Iterator[dict[str, TableFileWriter]]:
+    """A TableFileWriter per named target file; on success every file is renamed into place,
+    on error none is and the unfinished ones are removed."""
+    writers = {name: TableFileWriter(path) for name, path in targets.items()}
+    try:
+        yield writers
+        for writer in writers.values():
+            writer.commit()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
+def combine_table_files(parts: list[Path], target: Path) -> int:
+    """Join table files written by TableFileWriter (same format and columns) into `target` in
+    the given order, streaming: one row group or block of lines in memory at a time. The result
+    is byte for byte the file one writer makes of the parts' chunks. Returns its rows."""
+    if not parts:
+        raise ValueError(f"{target.name}: no part to combine")
+    with table_writers({"combined": target}) as writers:
+        for part in parts:
+            writers["combined"].append_file(part)
+    return writers["combined"].rows
 
 
 def write_json(payload: Any, target: Path) -> Path:

@@ -20,7 +20,7 @@ import dagster as dg
 import yaml
 
 from anon_platform.instance import GPU_POOL, LOCAL_INSTANCE_CONFIG
-from anon_platform_tests.test_pipeline import synthetic_only
+from anon_platform_tests.conftest import synthetic_only
 
 BIN = Path(sys.executable).parent
 # 150 demo customers: the smallest demo whose pipeline still trains and gates in a few minutes

@@ -27,9 +27,10 @@ def data_version(zones: Zones, dataset: str, artifact: str) -> dg.DataVersion:
     return dg.DataVersion(record.digest.removeprefix("sha256:")[:24])
 
 
-def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
+def column_schema(frame: pl.DataFrame | pl.Schema) -> dg.TableSchema:
+    schema = frame if isinstance(frame, pl.Schema) else frame.schema
     return dg.TableSchema(
-        columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in frame.schema.items()]
+        columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in schema.items()]
     )
 
 
@@ -44,11 +45,27 @@ def table_metadata(frame: pl.DataFrame, summary: str) -> dict[str, Any]:
 
 def tables_metadata(tables: dict[str, pl.DataFrame], root: str, summary: str) -> dict[str, Any]:
     """Metadata of a set of tables: the root table's schema and row count, every table's rows."""
-    rows = "\n".join(
-        f"| {name} | {frame.height:,} | {frame.width} |" for name, frame in tables.items()
+    return stored_tables_metadata(
+        {name: frame.height for name, frame in tables.items()},
+        {name: frame.schema for name, frame in tables.items()},
+        root,
+        summary,
     )
-    metadata = table_metadata(
-        tables[root], summary + "\n\n| table | rows | columns |\n|---|---|---|\n" + rows
+
+
+def stored_tables_metadata(
+    rows: dict[str, int], schemas: dict[str, pl.Schema], root: str, summary: str
+) -> dict[str, Any]:
+    """`tables_metadata` of tables known by their rows and column types only (not read)."""
+    lines = "\n".join(
+        f"| {name} | {count:,} | {len(schemas[name])} |" for name, count in rows.items()
     )
-    metadata.update({f"rows/{name}": frame.height for name, frame in tables.items()})
+    metadata = {
+        "dagster/row_count": rows[root],
+        "dagster/column_schema": column_schema(schemas[root]),
+        "summary": dg.MetadataValue.md(
+            summary + "\n\n| table | rows | columns |\n|---|---|---|\n" + lines
+        ),
+    }
+    metadata.update({f"rows/{name}": count for name, count in rows.items()})
     return metadata

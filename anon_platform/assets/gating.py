@@ -13,7 +13,8 @@ from anon_platform.storage import Zones
 
 def gate_check_result(result: GateResult) -> dg.AssetCheckResult:
     """A gate as a check result: a markdown table plus one JSON entry per expectation
-    (passed, observed, threshold, detail). A gate with an expectation that could not be
+    (passed, observed, its real-data reference and band where the rule has one, threshold,
+    detail). A gate with an expectation that could not be
     evaluated raises GateError: the check errors (and blocks like a failure) instead of
     reporting a data failure."""
     if result.errors:
@@ -27,6 +28,8 @@ def gate_check_result(result: GateResult) -> dg.AssetCheckResult:
             {
                 "passed": e.passed,
                 "observed": e.observed,
+                "reference": e.reference,
+                "band": e.band,
                 "threshold": e.threshold,
                 "detail": e.detail,
             }

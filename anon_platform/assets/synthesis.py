@@ -2,7 +2,13 @@
 
 import dagster as dg
 
-from anon_platform.assets.common import OWNERS, RESTRICTED, data_version, key, tables_metadata
+from anon_platform.assets.common import (
+    OWNERS,
+    RESTRICTED,
+    data_version,
+    key,
+    stored_tables_metadata,
+)
 from anon_platform.assets.gating import audited_gate
 from anon_platform.catalog import Catalog
 from anon_platform.executors import queue_tags
@@ -65,8 +71,14 @@ def _generator_defs(catalog: Catalog, dataset: str, generator: str) -> list:
     )
     def synthetic(anon_home: AnonHome) -> dg.MaterializeResult:
         zones = anon_home.zones()
-        tables = steps.synthesize(catalog, zones, dataset, generator)
-        metadata = tables_metadata(tables, root, f"Synthetic `{dataset}` from `{generator}`.")
+        stored_tables = steps.synthesize(catalog, zones, dataset, generator)
+        metadata = stored_tables_metadata(
+            stored_tables.rows,
+            stored_tables.schemas,
+            root,
+            f"Synthetic `{dataset}` from `{generator}`, sampled in {stored_tables.shards} "
+            "seeded shard(s).",
+        )
         metadata["copy_filter"] = dg.MetadataValue.json(
             stored.copy_filter_record(zones, dataset, generator) or {}
         )

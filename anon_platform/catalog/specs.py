@@ -14,6 +14,14 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # the fewest rows a table may have to be synthesized (sources.yml `min_rows`, `anon train
 # --min-rows`): a generator learning from a handful of people reproduces them
 MIN_ROWS = 50
+# root rows sampled per shard (releases.yml `shard_rows`, `anon generate --shard-rows`;
+# anon_platform/generators/shards.py). The demo's 4,000 train customers sample in one shard.
+# Parent-context matching of children to parents grows with the square of a shard's parents:
+# 20,000 demo customers took 103 s and 4.1 GB in one shard, 35 s and 1.4 GB in four
+# (docs/scale-out.md, "Big tables")
+DEFAULT_SHARD_ROWS = 20_000
+MIN_SHARD_ROWS = 100
+MAX_SHARD_ROWS = 10_000_000
 
 
 class Strict(BaseModel):
@@ -306,6 +314,14 @@ class Thresholds(Strict):
     membership_alpha: float = Field(
         default=0.01, gt=0.0, lt=0.5, description="alpha of the membership attack's TPR test"
     )
+    domain_alpha: float = Field(
+        default=0.01,
+        gt=0.0,
+        lt=0.5,
+        description="synthetic-table gate: a column fails 'inside the training domain / range' "
+        "when its share of values outside is significantly above the holdout's own share "
+        "(one-sided exact test at domain_alpha, Bonferroni over the dataset's columns)",
+    )
     k_anonymity_min: int = Field(
         default=1,
         ge=1,
@@ -349,6 +365,23 @@ class EvaluationSettings(Strict):
         default=10,
         ge=1,
         description="real-data histogram bins and categories with fewer rows are not drawn",
+    )
+    shadow_targets: int = Field(
+        default=3,
+        ge=0,
+        le=50,
+        description="weekly full evaluation only: the shadow-model membership attack's target "
+        "records (the most vulnerable training units); 0 turns it off",
+    )
+    shadow_runs: int = Field(
+        default=5,
+        ge=2,
+        le=200,
+        description="shadow datasets per target and side (with / without it): the generator is "
+        "retrained 2 * shadow_targets * shadow_runs times",
+    )
+    shadow_rows: int = Field(
+        default=300, ge=20, le=100_000, description="root rows of each shadow dataset"
     )
     html: bool = True
 
@@ -555,6 +588,13 @@ class DatasetRelease(Strict):
         default=None,
         gt=0,
         description="rows of the root table to sample; default: as many as train",
+    )
+    shard_rows: int = Field(
+        default=DEFAULT_SHARD_ROWS,
+        ge=MIN_SHARD_ROWS,
+        le=MAX_SHARD_ROWS,
+        description="root rows sampled per seeded shard: the synthesize step holds one shard "
+        "at a time (generators/shards.py); the rows depend on it, never on how many workers",
     )
     dcr_sample_rows: int = Field(default=2000, ge=50, le=200_000)
     encode: bool = False

@@ -3,6 +3,8 @@
     anon train PATH --generator NAME --out DIR [-c config.yml] [--epochs N] [--seed S]
                [--target COL] [--param KEY=VALUE ...] [--epsilon E] [--delta D] [--min-rows N]
     anon generate DIR -n N --out PATH [--seed S] [--where COL=VALUE ...] [--format csv|parquet]
+                  [--shard-rows R] [--workers K --worker I]
+    anon combine PART... --out PATH
 
 PATH is a csv/parquet file (one table) or a folder of them (one table per file, named after the
 file). Without `-c`, column types come from the file and roles are inferred, then printed:
@@ -37,6 +39,16 @@ separator is sniffed; duplicate column names, infinite numbers and dates in mixe
 refused), and a table with fewer than `--min-rows` rows (default 50) is refused: a generator
 learning from a handful of people reproduces them. `--out` of generate is a .csv/.parquet file
 for a one-table model, else a folder that receives one file per table.
+
+`anon generate` samples in seeded shards of `--shard-rows` root rows (anon_platform/generators/
+shards.py), holding one shard in memory and appending it to the files. The rows depend on -n,
+--seed and --shard-rows only. `--workers K --worker I` writes only worker I's contiguous run of
+the shards, so K processes (or machines) can share them; `anon combine` joins their outputs,
+given in worker order, into the bytes one process writes:
+
+    anon generate model -n 1000000 --workers 3 --worker 0 --out part0 --format parquet
+    ...                                        --worker 2 --out part2
+    anon combine part0 part1 part2 --out synthetic
 """
 
 from __future__ import annotations
@@ -53,7 +65,10 @@ from pydantic import Field
 
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
+    DEFAULT_SHARD_ROWS,
+    MAX_SHARD_ROWS,
     MIN_ROWS,
+    MIN_SHARD_ROWS,
     NAME_PATTERN,
     ColumnType,
     ForeignKey,
@@ -77,7 +92,7 @@ from anon_platform.sources.files import (
     refuse_too_few_rows,
     table_schema,
 )
-from anon_platform.storage import read_json, write_json
+from anon_platform.storage import combine_table_files, read_json, table_writers, write_json
 
 if TYPE_CHECKING:  # the backends (SDV, torch) load only when a command needs them
     from anon_platform.common.progress import ProgressEvent
@@ -432,64 +447,138 @@ def _typed_conditions(model: Generator, items: list[str]) -> dict[str, Any]:
     return conditions
 
 
-def write_output(tables: dict[str, pl.DataFrame], out: Path, file_format: str) -> list[Path]:
-    """Write one table to a .csv/.parquet file, or every table into a folder; the paths."""
-    suffix = out.suffix.lower()
-    if suffix in FORMATS:
+def output_targets(tables: list[str], out: Path, file_format: str) -> dict[str, Path]:
+    """Table -> file to write: `out` itself when it ends in .csv/.parquet (one-table models
+    only), else `<out>/<table>.<file_format>`."""
+    if out.suffix.lower() in FORMATS:
         if len(tables) != 1:
             raise GeneratorError(
                 f"--out {out}: the model has {len(tables)} tables ({', '.join(tables)}); "
                 "give a folder instead of a file"
             )
-        frame = next(iter(tables.values()))
-        targets = {out: frame}
-    else:
-        targets = {out / f"{name}.{file_format}": frame for name, frame in tables.items()}
-    written = []
-    for path, frame in targets.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        if path.suffix.lower() == ".parquet":
-            frame.write_parquet(tmp)
-        else:
-            frame.write_csv(tmp)
-        tmp.replace(path)
-        written.append(path)
-    return written
+        return {tables[0]: out}
+    return {name: out / f"{name}.{file_format}" for name in tables}
+
+
+def _with_fake_identifiers(
+    schema: DatasetSchema,
+    tables: dict[str, pl.DataFrame],
+    kinds: dict[str, dict[str, FakeKind]],
+    blocklist: IdentifierBlocklist,
+    seed: int,
+) -> dict[str, pl.DataFrame]:
+    """The tables with their identifier columns filled with fake values, in schema order."""
+    filled = {
+        name: fill_identifiers(frame, kinds.get(name, {}), blocklist, seed)
+        for name, frame in tables.items()
+    }
+    return {
+        t.name: filled[t.name].select([c for c in t.column_names if c in filled[t.name].columns])
+        for t in schema.tables
+    }
+
+
+def _check_sharding(args: argparse.Namespace) -> None:
+    """Refuse absurd --shard-rows, --workers and --worker before the model loads."""
+    if not MIN_SHARD_ROWS <= args.shard_rows <= MAX_SHARD_ROWS:
+        raise GeneratorError(
+            f"--shard-rows {args.shard_rows:,}: give {MIN_SHARD_ROWS:,} to {MAX_SHARD_ROWS:,} "
+            f"root rows per shard (default {DEFAULT_SHARD_ROWS:,}); one process holds one shard "
+            "in memory"
+        )
+    if args.workers < 1:
+        raise GeneratorError(
+            f"--workers {args.workers}: give at least 1 (how many processes share the shards)"
+        )
+    if not 0 <= args.worker < args.workers:
+        raise GeneratorError(
+            f"--worker {args.worker}: with --workers {args.workers}, give a worker number from "
+            f"0 to {args.workers - 1}"
+        )
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Sample N root rows (and their children) from a saved model and write them to --out."""
+    """Sample N root rows (and their children) from a saved model in seeded shards and write
+    the shards of worker --worker of --workers to --out, shard by shard."""
     if args.n < 1:
         raise GeneratorError(f"-n {args.n}: ask for at least 1 row")
+    _check_sharding(args)
     folder = Path(args.model)
     if not folder.is_dir():
         raise GeneratorError(f"model folder {folder} does not exist")
     from anon_platform.generators import load_generator
+    from anon_platform.generators.shards import plan_shards, sample_shard, shard_seed
 
     model = load_generator(folder)
     conditions = _typed_conditions(model, args.where) if args.where else None
-    tables = model.sample(args.n, seed=args.seed, conditions=conditions)
-    identifiers_path = folder / IDENTIFIERS_FILE
-    if identifiers_path.is_file():
-        stored = read_json(identifiers_path)
-        blocklist = IdentifierBlocklist.from_json(stored)
-        seed = model.seed if args.seed is None else args.seed
-        tables = {
-            name: fill_identifiers(frame, stored["kinds"].get(name, {}), blocklist, seed)
-            for name, frame in tables.items()
-        }
-        tables = {
-            t.name: tables[t.name].select(
-                [c for c in t.column_names if c in tables[t.name].columns]
-            )
-            for t in model.schema.tables
-        }
-    for path in write_output(tables, Path(args.out), args.format):
-        rows = (
-            tables[path.stem].height if path.stem in tables else next(iter(tables.values())).height
+    plan = plan_shards(args.n, args.shard_rows, model.sample_seed(args.seed))
+    if args.workers > plan.count:
+        raise GeneratorError(
+            f"--workers {args.workers}: -n {args.n:,} in shards of --shard-rows "
+            f"{args.shard_rows:,} makes {plan.count} shard(s); use at most {plan.count} "
+            "worker(s), or a smaller --shard-rows"
         )
-        print(f"wrote {rows:,} rows to {path}")
+    shards = plan.for_worker(args.worker, args.workers)
+    identifiers_path = folder / IDENTIFIERS_FILE
+    stored = read_json(identifiers_path) if identifiers_path.is_file() else None
+    blocklist = IdentifierBlocklist.from_json(stored) if stored else None
+    fake_seed = model.seed if args.seed is None else args.seed
+    names = [t.name for t in model.schema.tables]
+    targets = output_targets(names, Path(args.out), args.format)
+    with table_writers(targets) as writers:
+        for shard in shards:
+            if plan.count > 1:
+                print(
+                    f"shard {shard.index + 1} of {plan.count}: {shard.rows:,} root rows",
+                    file=sys.stderr,
+                )
+            tables = sample_shard(model, plan, shard, conditions)
+            if stored is not None and blocklist is not None:
+                tables = _with_fake_identifiers(
+                    model.schema,
+                    tables,
+                    stored["kinds"],
+                    blocklist,
+                    shard_seed(fake_seed, shard.index),
+                )
+            for name, frame in tables.items():
+                writers[name].write(frame)
+    part = "" if args.workers == 1 else f" (worker {args.worker} of {args.workers})"
+    for name, path in targets.items():
+        print(f"wrote {writers[name].rows:,} rows to {path}{part}")
+    return 0
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    """Join the outputs of `anon generate --workers K` (given in worker order) into --out,
+    streaming: the bytes one `anon generate` of all the shards writes."""
+    parts = [Path(p) for p in args.parts]
+    missing = [str(p) for p in parts if not p.exists()]
+    if missing:
+        raise GeneratorError(f"no such part: {', '.join(missing)}")
+    out = Path(args.out)
+    if all(p.is_file() for p in parts):
+        plan = {out: parts}
+    elif all(p.is_dir() for p in parts):
+        names = [sorted(f.name for f in p.iterdir() if f.suffix.lower() in FORMATS) for p in parts]
+        if not names[0] or any(n != names[0] for n in names):
+            raise GeneratorError(
+                "the part folders must hold the same table files: "
+                + "; ".join(
+                    f"{p}: {', '.join(n) or 'none'}" for p, n in zip(parts, names, strict=True)
+                )
+            )
+        plan = {out / name: [p / name for p in parts] for name in names[0]}
+    else:
+        raise GeneratorError("give either files (one-table models) or folders as parts, not both")
+    for target, files in plan.items():
+        if target.suffix.lower() != files[0].suffix.lower():
+            raise GeneratorError(f"--out {target}: the parts are {files[0].suffix} files")
+        try:
+            rows = combine_table_files(files, target)
+        except ValueError as err:
+            raise GeneratorError(str(err)) from None
+        print(f"wrote {rows:,} rows to {target}")
     return 0
 
 
@@ -533,4 +622,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--format", choices=["csv", "parquet"], default="csv", help="file format in a folder"
     )
+    generate.add_argument(
+        "--shard-rows",
+        type=int,
+        default=DEFAULT_SHARD_ROWS,
+        help=f"root rows per seeded shard (default {DEFAULT_SHARD_ROWS:,}); the rows depend on "
+        "it, never on --workers",
+    )
+    generate.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the shards (default 1)"
+    )
+    generate.add_argument(
+        "--worker",
+        type=int,
+        default=0,
+        help="which of them this is, 0..workers-1 (default 0): it writes its run of shards",
+    )
     generate.set_defaults(func=cmd_generate)
+
+    combine = subparsers.add_parser(
+        "combine",
+        help="join the outputs of `anon generate --workers K` into one, streaming",
+        description="Join the files (or folders of files) that `anon generate --worker I "
+        "--workers K` wrote, given in worker order 0..K-1, into --out: byte for byte what one "
+        "`anon generate` of all the shards writes.",
+    )
+    combine.add_argument("parts", nargs="+", help="the workers' --out files or folders, in order")
+    combine.add_argument("--out", required=True, help="the combined file or folder")
+    combine.set_defaults(func=cmd_combine)

@@ -52,6 +52,7 @@ COMMAND_MODULES: dict[str, str] = {
     "demo": "demo",
     "train": "generators",
     "generate": "generators",
+    "combine": "generators",
     "evaluate": "evaluate",
     "encode": "latent",
     "encoder": "latent",

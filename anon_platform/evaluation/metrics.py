@@ -236,6 +236,8 @@ METRICS: tuple[Metric, ...] = (
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 SUMMARY: tuple[Metric, ...] = tuple(m for m in METRICS if m.summary)
 RISKS: tuple[Metric, ...] = tuple(m for m in METRICS if m.name.endswith("_risk"))
+# the membership-inference tests of a table, judged together over the report (report.py)
+MEMBERSHIP_TESTS = ("membership_tpr_at_fpr_1pct", "membership_outlier_tpr_at_fpr_1pct")
 # the Anonymeter attack names (report.py `risks`) each risk metric is the worst of
 RISK_ATTACKS: dict[str, str] = {
     "singling_out_risk": "singling_out",

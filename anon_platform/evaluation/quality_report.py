@@ -31,6 +31,35 @@ class TableReport(BaseModel):
     rare_values: dict[str, dict[str, float]] = Field(default_factory=dict)
 
 
+class ShadowTarget(BaseModel):
+    """The shadow-model attack on one target record, named by its vulnerability rank only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_rank: int
+    auc: float
+    lowest_fpr: float
+    tpr_at_lowest_fpr: float
+    tpr_at_fpr_10pct: float
+    runs_with: float
+    runs_without: float
+
+
+class ShadowAttack(BaseModel):
+    """The weekly shadow-model membership attack (pipeline/shadow.py): per target, and the
+    worst target's numbers, with its settings and cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: list[ShadowTarget]
+    worst_auc: float
+    worst_tpr_at_lowest_fpr: float
+    runs_per_side: int
+    shadow_rows: int
+    generator: str
+    seconds: float
+
+
 class QualityReport(BaseModel):
     """The quality report of one generator's synthetic dataset: per-table metrics, the dataset
     scorecard the gate judges, and (when stored) the digest of every table it measured."""
@@ -42,6 +71,8 @@ class QualityReport(BaseModel):
     measured: dict[str, Any] = Field(default_factory=dict)
     scorecard: dict[str, float]
     tables: list[TableReport]
+    # the weekly full evaluation's shadow-model attack (None in a run's own evaluation)
+    shadow: ShadowAttack | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written as report.json."""

@@ -24,12 +24,10 @@ from collections.abc import Mapping
 import pandas as pd
 
 from anon_platform.catalog.specs import Thresholds
-from anon_platform.evaluation.metrics import METRICS, RISKS, Direction, metric
+from anon_platform.evaluation.metrics import MEMBERSHIP_TESTS, METRICS, RISKS, Direction, metric
 from anon_platform.gates.results import GateResult
 from anon_platform.gates.suites import Rule, run_suite
 
-# the density-ratio membership attack's gated TPRs (evaluation/membership.py)
-MEMBERSHIP = ("membership_tpr_at_fpr_1pct", "membership_outlier_tpr_at_fpr_1pct")
 ALWAYS_GATED = (
     *(m.name for m in METRICS if m.gated and not m.optional),
     "identical_match_reference",
@@ -42,7 +40,7 @@ SIGNIFICANCE = {
     "nndr_tail_ratio_upper": -math.inf,
     "utility_ratio_upper": -math.inf,
     **{f"{m.name}_excess": math.inf for m in RISKS},
-    **{f"{name}_lower": math.inf for name in MEMBERSHIP},
+    **{f"{name}_lower": math.inf for name in MEMBERSHIP_TESTS},
 }
 
 
@@ -220,13 +218,14 @@ def scorecard_rules(
             )
         )
     rules.append(bound("k_anonymity", t.k_anonymity_min, "k_anonymity >= k_anonymity_min"))
-    for name in MEMBERSHIP:
+    for name in MEMBERSHIP_TESTS:
         rules.append(
             bound(
                 name,
                 t.membership_tpr_max,
                 f"{name} <= membership_tpr_max or not significantly above",
-                # judged only where the exact test rejects "the attack learned nothing"
+                # judged only where the exact test rejects "the attack learned nothing", its
+                # p-value adjusted over the report's membership tests (evaluation/report.py)
                 unless=f"{name}_p_value < {t.membership_alpha!r}",
                 **shown(name),
             )
@@ -246,7 +245,7 @@ def check_scorecard(scorecard: Mapping[str, float], thresholds: Thresholds) -> G
     for name, stand_in in unmeasured.items():
         if math.isnan(row[name]):
             row[name] = stand_in
-    for name in MEMBERSHIP:  # no test result: the rule applies strictly (as if significant)
+    for name in MEMBERSHIP_TESTS:  # no test result: the rule applies strictly (as if significant)
         key = f"{name}_p_value"
         if key not in row or row[key] != row[key]:
             row[key] = 0.0

@@ -186,10 +186,14 @@ class Generator(abc.ABC):
                 f"generator '{self.name}' cannot sample with conditions; "
                 "train a backend that supports them"
             )
-        with seeded(self.seed + 1 if seed is None else seed):
+        with seeded(self.sample_seed(seed)):
             if conditions:
                 return self._sample_conditioned(root_rows, conditions)
             return self._sample(root_rows)
+
+    def sample_seed(self, seed: int | None = None) -> int:
+        """The seed `sample` draws with: `seed`, else the model's training seed + 1."""
+        return self.seed + 1 if seed is None else seed
 
     @property
     def device(self) -> str:

@@ -127,3 +127,41 @@ def risk_figure(risks: dict[str, dict[str, float]], risk_max: float | None) -> g
         yaxis_range=[0, 1],
     )
     return figure
+
+
+def roc_figure(attack: dict[str, Any]) -> go.Figure:
+    """The density-ratio membership attack's ROC curves (all candidates and the outliers) as
+    the report stores them: aggregate points on a fixed FPR grid, log FPR axis (the low-FPR
+    region is where an attack on individuals shows), and the chance line TPR = FPR."""
+    figure = go.Figure()
+    curves = (("all candidates", attack.get("roc"), SYNTHETIC_COLOR), ("outliers",
+              attack.get("outlier_roc"), REAL_COLOR))  # fmt: skip
+    for name, curve, color in curves:
+        if curve and curve.get("fpr"):
+            figure.add_trace(
+                go.Scatter(
+                    x=curve["fpr"],
+                    y=curve["tpr"],
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": color},
+                )
+            )
+    grid = (attack.get("roc") or {}).get("fpr") or [0.001, 1.0]
+    figure.add_trace(
+        go.Scatter(
+            x=grid,
+            y=grid,
+            mode="lines",
+            name="chance (learned nothing)",
+            line={"dash": "dash", "color": "#999"},
+        )
+    )
+    figure.update_layout(
+        title="Membership attack ROC (density ratio; training vs holdout records)",
+        xaxis_title="false positive rate (log)",
+        yaxis_title="true positive rate",
+        xaxis_type="log",
+        yaxis_range=[0, 1],
+    )
+    return figure

@@ -46,6 +46,7 @@ from anon_platform.html_report.figures import (
     heatmap,
     marginal_figure,
     risk_figure,
+    roc_figure,
 )
 
 
@@ -137,6 +138,7 @@ def _table_section(
     settings: EvaluationSettings,
     risk_max: float | None,
     figures: Figures,
+    membership: dict[str, Any] | None = None,
 ) -> str:
     min_count = settings.plot_min_count
     columns = [c for c in table.modelled_columns if c.name in train.columns]
@@ -198,15 +200,17 @@ def _table_section(
         privacy.append(f"<div>{figures.div(dcr_figure(entry['dcr_histogram']))}</div>")
     if entry.get("risks"):
         privacy.append(f"<div>{figures.div(risk_figure(entry['risks'], risk_max))}</div>")
+    if membership and membership.get("roc"):
+        privacy.append(f"<div>{figures.div(roc_figure(membership))}</div>")
     if privacy:
         parts.append(
             "<h3>Privacy</h3><p class='note'>A private generator puts its synthetic rows as close "
             "to the holdout rows as to the train rows; risk bars show Anonymeter's estimate and "
             "its confidence interval"
             + (", the dashed line the gate's maximum" if risk_max is not None else "")
-            + ".</p><div class='grid2'>"
-            + "".join(privacy)
-            + "</div>"
+            + "; the membership attack's ROC curve stays on the chance line when the synthetic "
+            "table says nothing about who trained it (aggregate points only, no record's score)"
+            ".</p><div class='grid2'>" + "".join(privacy) + "</div>"
         )
     return "".join(parts)
 
@@ -266,6 +270,7 @@ def render_report_html(
                 settings,
                 risk_max,
                 figures,
+                (report.get("membership") or {}).get(table.name),
             )
         )
     return (

@@ -10,7 +10,7 @@ the real steps (the loss ignores padding). Parents without a child get an all-pa
 
 Release: the codes are parent-level rows like any other codes, so they go through the same gate
 (`lifecycle.evaluate_latent` / `attacks`) with the parent's quasi-identifier and sensitive
-columns; what was measured is in anon_platform_tests/test_latent_windows.py.
+columns; what was measured is in anon_platform_tests/integration/test_latent_windows.py.
 """
 
 from __future__ import annotations

@@ -19,13 +19,16 @@ from anon_platform import evidence
 from anon_platform.catalog import Catalog
 from anon_platform.catalog.loader import CATALOG_DIR
 from anon_platform.common.progress import Progress
-from anon_platform.copy_filter import remove_unique_row_copies
+from anon_platform.copy_filter import CopyFilterResult, merge_results, remove_unique_row_copies
 from anon_platform.errors import AnonPlatformError, ReleaseError, SourceDataError
 from anon_platform.evaluation import QualityReport, evaluate_dataset
+from anon_platform.evaluation.quality_report import ShadowAttack
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.generators import Generator, generator_class, load_generator
-from anon_platform.generators.identifiers import fill_release_identifiers
+from anon_platform.generators.identifiers import IdentifierBlocklist, fill_identifiers
+from anon_platform.generators.shards import plan_shards, sample_shard, shard_seed
 from anon_platform.pipeline import evaluation_policy, release_policy, stored
+from anon_platform.pipeline.shadow import shadow_model_attack
 from anon_platform.prepare import check_integrity, split_dataset
 from anon_platform.release import (
     ReleaseSource,
@@ -41,6 +44,7 @@ from anon_platform.storage import (
     Zones,
     read_parquet,
     read_tables,
+    table_writers,
     write_json,
     write_parquet,
 )
@@ -140,12 +144,29 @@ def train(
     return model
 
 
-def synthesize(
-    catalog: Catalog, zones: Zones, dataset: str, generator: str
-) -> dict[str, pl.DataFrame]:
+@dataclass(frozen=True)
+class Synthesized:
+    """What `synthesize` stored (the tables stay on disk): rows and column types per table,
+    the copy filter's counts, and how many shards were sampled."""
+
+    folder: Path
+    rows: dict[str, int]
+    schemas: dict[str, pl.Schema]
+    copy_filter: dict[str, CopyFilterResult]
+    shards: int
+
+    def read(self) -> dict[str, pl.DataFrame]:
+        """The stored synthetic tables, whole (small datasets and tests only)."""
+        return read_tables(self.folder)
+
+
+def synthesize(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> Synthesized:
     """Sample a synthetic dataset from the trained generator (root rows: as configured, else as
-    many as the train split), pass it through the copy filter (copy_filter.py; its record is
-    stored beside the tables) and store it in the restricted zone until the gates pass."""
+    many as the train split) in seeded shards of `shard_rows` root rows (generators/shards.py),
+    pass each shard through the copy filter (copy_filter.py; the summed record is stored beside
+    the tables) and append it to the tables in the restricted zone, where they stay until the
+    gates pass. One shard is in memory at a time, besides the train split the filter compares
+    against; the stored bytes depend on the seed and the shard plan only."""
     read = evidence.input_digests(
         zones,
         dataset,
@@ -154,27 +175,46 @@ def synthesize(
     )
     model = load_generator(zones.model(dataset, generator))
     release = catalog.releases[dataset]
+    schema = catalog.dataset_schema(dataset)
     rows = release.synthetic_rows or model.card.rows_trained_on[release.root.name]
-    tables, removed = remove_unique_row_copies(
-        catalog.dataset_schema(dataset),
-        model.sample(rows),
-        read_tables(zones.prepared(dataset, "train")),
-    )
+    plan = plan_shards(rows, release.shard_rows, model.sample_seed())
+    train = read_tables(zones.prepared(dataset, "train"))
     fakes = {t.name: dict(t.fake) for t in release.tables if t.fake}
-    if fakes:
-        tables = fill_release_identifiers(
-            tables, fakes, stored.raw_identifier_values(catalog, zones, dataset), release.seed
-        )
-    evidence.write_sealed(
-        zones,
-        dataset,
-        f"synthetic/{generator}",
-        "synthesize",
-        read,
-        tables,
-        json_files={stored.COPY_FILTER_FILE: {n: r.as_dict() for n, r in removed.items()}},
+    blocklist = (
+        IdentifierBlocklist.from_values(stored.raw_identifier_values(catalog, zones, dataset))
+        if fakes
+        else None
     )
-    return tables
+    filtered: list[dict[str, CopyFilterResult]] = []
+    artifact = f"synthetic/{generator}"
+    with evidence.sealed_folder(zones, dataset, artifact, "synthesize", read) as pending:
+        targets = {t.name: pending.path / f"{t.name}.parquet" for t in schema.tables}
+        with table_writers(targets) as writers:
+            for shard in plan.shards():
+                tables, counts = remove_unique_row_copies(
+                    schema, sample_shard(model, plan, shard), train
+                )
+                filtered.append(counts)
+                if blocklist is not None:
+                    seed = shard_seed(release.seed, shard.index)
+                    tables = {
+                        name: fill_identifiers(frame, fakes.get(name, {}), blocklist, seed)
+                        for name, frame in tables.items()
+                    }
+                for name, frame in tables.items():
+                    writers[name].write(frame)
+        removed = merge_results(filtered)
+        write_json(
+            {n: r.as_dict() for n, r in removed.items()},
+            pending.path / stored.COPY_FILTER_FILE,
+        )
+    return Synthesized(
+        folder=zones.synthetic(dataset, generator),
+        rows={name: w.rows for name, w in writers.items()},
+        schemas={name: w.schema or pl.Schema() for name, w in writers.items()},
+        copy_filter=removed,
+        shards=plan.count,
+    )
 
 
 def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str) -> GateResult:
@@ -189,6 +229,8 @@ def gate_synthetic(catalog: Catalog, zones: Zones, dataset: str, generator: str)
             stored.raw_identifier_values(catalog, zones, dataset),
             copy_filter=stored.copy_filter_record(zones, dataset, generator),
             copies_removed_max=catalog.releases[dataset].thresholds.copies_removed_max,
+            holdout=read_tables(zones.prepared(dataset, "holdout")),
+            domain_alpha=catalog.releases[dataset].thresholds.domain_alpha,
         )
     return dataclasses.replace(result, judged=judged)
 
@@ -222,6 +264,20 @@ def report(
     result = result.model_copy(
         update={"dataset": dataset, "generator": generator, "measured": measured}
     )
+    if full and settings.shadow_targets:
+        plan = _plan(catalog, dataset, generator)
+        attack = shadow_model_attack(
+            catalog.dataset_schema(dataset),
+            plan.name,
+            plan.params,
+            frames["train"],
+            frames["holdout"],
+            release.seed,
+            targets=settings.shadow_targets,
+            runs=settings.shadow_runs,
+            rows=settings.shadow_rows,
+        )
+        result = result.model_copy(update={"shadow": ShadowAttack.model_validate(attack)})
     pages = {}
     if release.evaluation.html:
         from anon_platform.html_report import render_report_html

@@ -22,7 +22,7 @@ from anon_platform.catalog.specs import (
 )
 from anon_platform.latent import lifecycle
 from anon_platform.latent.preprocessing import to_arrays
-from anon_platform_tests.test_latent_model import churn_table
+from anon_platform_tests.conftest import churn_table
 
 EPOCHS = 15
 TASK = {"task_weight": 1.0, "reconstruct": "none"}

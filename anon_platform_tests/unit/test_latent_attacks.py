@@ -9,7 +9,7 @@ import pytest
 from anon_platform.catalog.specs import LatentSettings, LatentThresholds
 from anon_platform.latent import lifecycle
 from anon_platform.latent.noise import privatize
-from anon_platform_tests.test_latent_model import Trained, train_and_export
+from anon_platform_tests.conftest import Trained, train_and_export
 
 SETTINGS = LatentSettings(epochs=25)
 

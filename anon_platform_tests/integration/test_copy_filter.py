@@ -15,7 +15,8 @@ from anon_platform.gates import check_synthetic_tables
 from anon_platform.pipeline import steps
 from anon_platform.storage import Zones
 from anon_platform_tests.conftest import staged_project
-from anon_platform_tests.test_prepare_and_release import DATASET
+
+DATASET = "bank"
 
 PLANTED_CUSTOMER = 999_999_001
 

@@ -19,7 +19,7 @@ from anon_platform.generators import generator_class
 from anon_platform.pipeline import steps, stored
 from anon_platform.release import AUDIT_LOG
 from anon_platform.storage import Zones, read_json, read_tables
-from anon_platform_tests.conftest import build_project, measured_project
+from anon_platform_tests.conftest import build_project, measured_project, synthetic_only
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
@@ -58,22 +58,6 @@ RELEASE_KEY = dg.AssetKey(["bank", "release", GENERATOR])
 
 def asset_key(path: str) -> dg.AssetKey:
     return dg.AssetKey(path.split("/"))
-
-
-# Gates tuned for the tests' 400-500 customers: with a control (holdout) set of ~100 customers,
-# Anonymeter's upper confidence bounds sit near 0.1-0.2 even for a private generator, and
-# GaussianCopula's pair trends near 0.65. These tests are about the gating machinery; the demo's
-# own thresholds are judged at full size by `make demo`.
-SMALL_SAMPLE_THRESHOLDS = {
-    "column_pair_trends_min": 0.5,
-    "utility_ratio_min": 0.5,
-    "risk_max": 0.35,
-}
-
-
-def synthetic_only(plan: dict) -> None:
-    plan["datasets"][0]["encode"] = False
-    plan["datasets"][0]["thresholds"].update(SMALL_SAMPLE_THRESHOLDS)
 
 
 def strict_quality(plan: dict) -> None:
@@ -328,6 +312,22 @@ def test_manifest_records_sources_generator_metrics_gates_and_code_version(good_
     }
 
 
+def test_manifest_lists_the_membership_attack_of_every_table_with_its_numbers(
+    good_run: Run,
+) -> None:
+    manifest = read_json(good_run.release_folder / "manifest.json")
+    report = read_json(good_run.release_folder / "report.json")
+    attacks = manifest["attacks"]["density_ratio"]
+    assert set(attacks) == {"customers", "transactions"}
+    for table in report["tables"]:
+        numbers = attacks[table["table"]]
+        for name in ("membership_tpr_at_fpr_1pct", "membership_outlier_tpr_at_fpr_1pct"):
+            assert numbers[name] == table["metrics"][name]
+            assert numbers[f"{name}_p_value"] == table["metrics"][f"{name}_p_value"]
+        assert "membership_auc" in numbers
+    assert "shadow_model" not in manifest["attacks"]  # only the weekly full evaluation runs it
+
+
 def test_released_tables_hold_no_identifier_column(good_run: Run) -> None:
     for path in (good_run.release_folder / "tables").glob("*.parquet"):
         columns = set(pl.read_parquet(path).columns)
@@ -437,6 +437,9 @@ def test_failing_scorecard_gate_blocks_the_release(make_project, anon_home: Path
     assert failed["passed"] is False
     assert failed["observed"] == pytest.approx(report["scorecard"]["quality"])
     assert failed["threshold"] == 0.999
+    # the real-data reference it was judged against (the holdout scored against train)
+    assert failed["reference"] == pytest.approx(report["scorecard"]["quality_reference"])
+    assert failed["band"] == pytest.approx(report["scorecard"]["quality_band"])
     assert "quality >= quality_min" in rendered(gate)
     assert "FAIL" in gate.metadata["summary"].value
 

@@ -47,4 +47,3 @@ def dagster_accepts(cron: str) -> bool:
 @pytest.mark.parametrize("cron", CRONS)
 def test_the_catalog_accepts_a_cron_exactly_when_dagster_does(cron: str) -> None:
     assert is_valid_cron(cron) == dagster_accepts(cron)
-

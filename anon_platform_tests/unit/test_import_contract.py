@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anon_platform
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -37,3 +37,28 @@ def test_every_module_of_the_platform_sits_in_a_layer() -> None:
         or (path.is_dir() and (path / "__init__.py").is_file())
     }
     assert modules - layered == set(), "modules outside every layer of the import contract"
+
+
+# what makes a test an integration test (conftest.py): a pipeline on an ANON_HOME, Dagster
+# assets or runs, a service, real Dagster processes
+INTEGRATION_ONLY = (
+    "anon_platform.pipeline",
+    "anon_platform.assets",
+    "anon_platform.definitions",
+    "materialize(",
+    "staged_project",
+    "measured_project",
+    "dagster_processes",
+    "postgres_url",
+    "anon_home",
+)
+
+
+def test_unit_tests_run_no_pipeline_dagster_run_or_service() -> None:
+    unit = Path(__file__).parent
+    offending = {
+        path.name: [marker for marker in INTEGRATION_ONLY if marker in path.read_text()]
+        for path in unit.glob("test_*.py")
+        if path.name != Path(__file__).name
+    }
+    assert {name: found for name, found in offending.items() if found} == {}

@@ -24,7 +24,7 @@ from anon_platform.pipeline import steps
 from anon_platform.release import ReleaseManifest, read_audit_log, verify_release
 from anon_platform.resources import AnonHome
 from anon_platform.storage import Zones
-from anon_platform_tests.conftest import build_project, measured_project
+from anon_platform_tests.conftest import build_project, measured_project, synthetic_only
 from anon_platform_tests.dagster_processes import (
     DEMO_CUSTOMERS,
     launch_job,
@@ -34,7 +34,6 @@ from anon_platform_tests.dagster_processes import (
     runs,
     wait_for,
 )
-from anon_platform_tests.test_pipeline import synthetic_only
 
 DATASET = "bank"
 GENERATOR = "gaussian_copula"
