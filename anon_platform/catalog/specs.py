@@ -314,6 +314,14 @@ class Thresholds(Strict):
     membership_alpha: float = Field(
         default=0.01, gt=0.0, lt=0.5, description="alpha of the membership attack's TPR test"
     )
+    sequence_tolerance: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="sequence tables: how much worse than the holdout's own score each sequence "
+        "metric may be (order distinct, lag-1 autocorrelation gap, transition TVD, inter-event "
+        "and length KS)",
+    )
     domain_alpha: float = Field(
         default=0.01,
         gt=0.0,

