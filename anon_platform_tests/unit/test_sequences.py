@@ -13,7 +13,7 @@ from anon_platform.catalog.loader import load_catalog
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
 from anon_platform.errors import CatalogError
-from anon_platform.evaluation.sequences import sequence_fidelity
+from anon_platform.evaluation.sequences import lag1_autocorrelation, sequence_fidelity
 from anon_platform.generators import load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
 
@@ -192,3 +192,28 @@ def test_a_rare_category_in_a_history_is_never_emitted(wages) -> None:
     out = model.sample(600)["records"]
     assert "Z" not in out["bluecol"].to_list()
     assert out["exp"].max() <= records["exp"].max()
+
+
+def test_wages_persist_from_year_to_year_as_much_as_in_the_training_data(histories, wages) -> None:
+    records, _ = histories
+    _, tables = wages
+    real = lag1_autocorrelation(tables["records"], "person_id", "year", "lwage")
+    synthetic = lag1_autocorrelation(records, "person_id", "year", "lwage")
+    # measured on 6 seeds with this small config: gap at most 0.018; the model that read only
+    # the previous row's codes (before the history summary): 0.041 to 0.125, 0.118 at seed 0
+    assert abs(synthetic - real) < 0.05
+
+
+def test_a_saved_history_model_draws_the_histories_of_the_one_in_memory(histories) -> None:
+    records, model = histories
+    assert model.sample(300)["records"].equals(records)
+
+
+def test_a_history_model_with_a_gru_saves_and_draws_the_same_histories(wages, tmp_path) -> None:
+    schema, tables = wages
+    model = AutoregressiveGenerator(schema, {**SMALL, "epochs": 2, "history_size": 8}, 0)
+    model.fit(tables)
+    model.save(tmp_path)
+    records = model.sample(50)["records"]
+    assert load_generator(tmp_path).sample(50)["records"].equals(records)
+    assert (records.group_by("person_id").agg(pl.col("year").n_unique() == pl.len())["year"]).all()

@@ -9,8 +9,9 @@ column by column in chunks, with any root-table columns fixed by `conditions`.
 Parent/child tables: a parent's model has one extra column per child table, the number of
 children of the row, so counts are learned jointly with the parent's attributes; a child's
 network reads its parent's codes as a fixed context (always known, never predicted), so the
-parent/child relation is learned rather than re-attached. Fresh keys are issued and every
-synthetic foreign key points at a synthetic parent.
+parent/child relation is learned rather than re-attached. A declared sequence's rows also read
+the rows before them in their parent's history (sequences.py, network.SequenceMADE). Fresh
+keys are issued and every synthetic foreign key points at a synthetic parent.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ from anon_platform.generators.autoregressive.encoding import (
     encode_frame,
     fit_codec,
 )
-from anon_platform.generators.autoregressive.network import OrderedMADE, sample_codes
+from anon_platform.generators.autoregressive.network import (
+    OrderedMADE,
+    SequenceMADE,
+    sample_codes,
+)
 from anon_platform.generators.autoregressive.sequences import (
     DiffColumn,
     SequenceModel,
@@ -49,6 +54,7 @@ from anon_platform.generators.autoregressive.sequences import (
     drifting_columns,
     history_cardinalities,
     history_context,
+    numeric_bins,
     rebuild_order,
     with_diff_columns,
 )
@@ -77,6 +83,11 @@ class AutoregressiveParams(ProtectionParams):
     hidden_size: int = Field(default=256, ge=8, le=8192)
     layers: int = Field(default=2, ge=1, le=8)
     embedding_size: int = Field(default=16, ge=2, le=512)
+    # sequence tables always read the previous row and each numeric column's mean so far; a
+    # GRU over the earlier rows on top measured no better on Wages and Males (RESULTS.md)
+    history_size: int = Field(
+        default=0, ge=0, le=1024, description="sequence tables: GRU units over earlier rows"
+    )
     bins: int = Field(default=50, ge=2, le=2000, description="numeric bins per column, at most")
     max_categories: int = Field(default=1000, ge=1, le=100_000)
     value_mode: ValueMode = "frequent_values"
@@ -97,6 +108,10 @@ class TableModel:
     epochs: int
     # a sequence table: how its order column is rebuilt (its context ends with the history)
     sequence: SequenceModel | None = None
+    # a sequence table's network reads a summary of the rows before (SequenceMADE; models
+    # saved before it existed read the previous row's codes only) with a GRU of this size
+    history_network: bool = False
+    history_size: int = 0
 
 
 class AutoregressiveGenerator(Generator):
@@ -139,14 +154,19 @@ class AutoregressiveGenerator(Generator):
             if t.foreign_keys and t.foreign_keys[0].parent_table == table.name
         ]
 
-    def _net(self, model: TableModel) -> OrderedMADE:
+    def _net(self, model: TableModel) -> OrderedMADE | SequenceMADE:
         c = self.config
+        cardinalities = [codec.cardinality for codec in model.codecs]
+        if model.sequence is not None and model.history_network:
+            # the context ends with the previous row's codes, its position and rows remaining
+            end = len(model.context_cardinalities) - 2
+            return SequenceMADE(
+                model.context_cardinalities, cardinalities, c.hidden_size, c.layers,
+                c.embedding_size, model.history_size, (end - len(cardinalities), end),
+                [numeric_bins(codec) for codec in model.codecs],
+            )  # fmt: skip
         return OrderedMADE(
-            model.context_cardinalities,
-            [codec.cardinality for codec in model.codecs],
-            c.hidden_size,
-            c.layers,
-            c.embedding_size,
+            model.context_cardinalities, cardinalities, c.hidden_size, c.layers, c.embedding_size
         )
 
     # training ------------------------------------------------------------------------------
@@ -212,7 +232,10 @@ class AutoregressiveGenerator(Generator):
                 )
                 if sequence is not None:
                     context_cards += history_cardinalities([c.cardinality for c in codecs])
-                model = TableModel(table.name, codecs, {}, context_cards, {}, 0, sequence)
+                model = TableModel(
+                    table.name, codecs, {}, context_cards, {}, 0, sequence,
+                    sequence is not None, self.config.history_size if sequence is not None else 0,
+                )  # fmt: skip
                 n_before = len(columns) - len(self._children_of(table))
                 model.children = {
                     child.name: n_before + i for i, child in enumerate(self._children_of(table))
@@ -377,14 +400,17 @@ class AutoregressiveGenerator(Generator):
         context: np.ndarray | None,
         fixed: dict[int, int],
         generator: torch.Generator,
+        net: OrderedMADE | SequenceMADE | None = None,
+        summary: torch.Tensor | None = None,
+        canonical: bool = False,
     ) -> np.ndarray:
-        """Codes of `n_rows` rows, drawn in chunks of `sample_chunk_rows`."""
+        """Codes of `n_rows` rows, drawn in chunks of `sample_chunk_rows` (by `net`, or the
+        table's network, reading each row's `summary` when given)."""
         width = len(model.codecs)
         if n_rows == 0 or width == 0:
             return np.zeros((0, width), dtype=np.int64)
-        net = self._net(model)
-        net.load_state_dict(model.net_state)
-        net.to(self.device).eval()
+        if net is None:
+            net = self._loaded_net(model)
         chunks = []
         step = self.config.sample_chunk_rows
         for start in range(0, n_rows, step):
@@ -397,9 +423,17 @@ class AutoregressiveGenerator(Generator):
                 if context is None
                 else torch.from_numpy(np.asarray(context[start : start + rows], dtype=np.int64))
             )
-            drawn = sample_codes(net, ctx.to(self.device), given.to(self.device), generator)
+            part = None if summary is None else summary[start : start + rows]
+            drawn = sample_codes(
+                net, ctx.to(self.device), given.to(self.device), generator, part, canonical
+            )
             chunks.append(drawn.cpu().numpy())
         return np.concatenate(chunks)
+
+    def _loaded_net(self, model: TableModel) -> OrderedMADE | SequenceMADE:
+        net = self._net(model)
+        net.load_state_dict(model.net_state)
+        return net.to(self.device).eval()
 
     def _draw_histories(
         self,
@@ -409,8 +443,9 @@ class AutoregressiveGenerator(Generator):
         generator: torch.Generator,
     ) -> np.ndarray:
         """Codes of every parent's history, position by position (all parents at once): each
-        row given its parent, the row drawn before it and its position / rows remaining; rows
-        come out grouped by parent in position order."""
+        row given its parent, the row drawn before it, its position / rows remaining and (with a
+        history network) the summary of all rows drawn before it; rows come out grouped by
+        parent in position order."""
         assert model.sequence is not None
         width = len(model.codecs)
         n_rows = int(per_parent.sum())
@@ -420,6 +455,10 @@ class AutoregressiveGenerator(Generator):
         starts = np.concatenate([[0], np.cumsum(per_parent)[:-1]]).astype(np.int64)
         cardinalities = [c.cardinality for c in model.codecs]
         previous = np.tile(np.asarray(cardinalities, dtype=np.int64), (len(per_parent), 1))
+        net = self._loaded_net(model)
+        history = net if isinstance(net, SequenceMADE) else None
+        if history is not None:
+            state = torch.zeros((len(per_parent), history.state_size), device=self.device)
         for position in range(int(per_parent.max())):
             active = np.flatnonzero(per_parent > position)
             context = np.column_stack(
@@ -436,7 +475,16 @@ class AutoregressiveGenerator(Generator):
                 null_at = column.step_index if position == 0 else column.first_index
                 if model.codecs[null_at].has_null:
                     fixed[null_at] = 0
-            drawn = self._draw(model, len(active), context, fixed, generator)
+            summary = None
+            if history is not None:
+                rows = torch.from_numpy(active).to(self.device)
+                with torch.no_grad():
+                    state[rows], summary = history.step(
+                        torch.from_numpy(context.astype(np.int64)).to(self.device), state[rows]
+                    )
+            drawn = self._draw(
+                model, len(active), context, fixed, generator, net, summary, history is not None
+            )
             out[starts[active] + position] = drawn
             previous[active] = drawn
         return out

@@ -11,7 +11,10 @@ The order is an input, not a constant: each batch is trained either in the canon
 order (half of the batches) or in an order that puts a random subset S of the columns first
 (each in canonical order), then the rest. Sampling with columns fixed uses exactly such an
 order with the fixed columns as S, so any subset of columns can be conditioned on. Context
-columns (a child table's parent row) have degree 0: every output may read them.
+columns (a child table's parent row) have degree 0: every output may read them, and so may an
+optional dense summary vector (`summary_size`): SequenceMADE feeds it a summary of the rows
+before a row in its sequence. SequenceMADE trains and samples in the canonical order only: what
+its sampling fixes (a sequence's helper columns) follows from the row's position.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ class OrderedMADE(nn.Module):
         hidden_size: int,
         layers: int,
         embedding_size: int,
+        summary_size: int = 0,
     ) -> None:
         super().__init__()
         self.n_context = len(context_cardinalities)
+        self.summary_size = summary_size
         self.cardinalities = list(cardinalities)
         n_columns = len(cardinalities)
         every = [*context_cardinalities, *cardinalities]
@@ -45,7 +50,7 @@ class OrderedMADE(nn.Module):
         )
         self.embedding = nn.Embedding(sum(every), embedding_size)
         self.embedding_size = embedding_size
-        widths = [len(every) * embedding_size] + [hidden_size] * layers
+        widths = [len(every) * embedding_size + summary_size] + [hidden_size] * layers
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.head = nn.Linear(hidden_size, sum(cardinalities))
         self.output_offsets = np.cumsum([0, *cardinalities]).tolist()
@@ -62,42 +67,259 @@ class OrderedMADE(nn.Module):
         """Input and output masks for an order given as each column's rank (1..D)."""
         context = torch.zeros(self.n_context, dtype=torch.long, device=ranks.device)
         input_degrees = torch.cat([context, ranks]).repeat_interleave(self.embedding_size)
+        summary = torch.zeros(self.summary_size, dtype=torch.long, device=ranks.device)
+        input_degrees = torch.cat([input_degrees, summary])
         input_mask = (self.hidden_degrees[:, None] >= input_degrees[None, :]).float()
         output_mask = (ranks[self.output_columns][:, None] > self.hidden_degrees[None, :]).float()
         return input_mask, output_mask
 
-    def hidden(self, codes: torch.Tensor, input_mask: torch.Tensor) -> torch.Tensor:
-        """The last hidden layer for rows of codes (context first) under an input mask."""
+    def hidden(
+        self, codes: torch.Tensor, input_mask: torch.Tensor, summary: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The last hidden layer for rows of codes (context first, then the summary vector when
+        the network has one) under an input mask."""
         x = self.embedding(codes + self.input_offsets).flatten(1)
+        if self.summary_size:
+            assert summary is not None, "this network reads a summary vector per row"
+            x = torch.cat([x, summary], dim=1)
         for i, layer in enumerate(self.layers):
             mask = input_mask if i == 0 else self.hidden_mask
             x = F.silu(F.linear(x, layer.weight * mask, layer.bias))
         return x
 
-    def forward(self, codes: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, codes: torch.Tensor, ranks: torch.Tensor, summary: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits of every column's codes, each reading only the columns ranked before it."""
         input_mask, output_mask = self.masks(ranks)
         return F.linear(
-            self.hidden(codes, input_mask), self.head.weight * output_mask, self.head.bias
+            self.hidden(codes, input_mask, summary), self.head.weight * output_mask, self.head.bias
         )
 
     def column_logits(
-        self, codes: torch.Tensor, masks: tuple[torch.Tensor, torch.Tensor], column: int
+        self,
+        codes: torch.Tensor,
+        masks: tuple[torch.Tensor, torch.Tensor],
+        column: int,
+        summary: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits of one column only (what sampling needs; the head is most of the work)."""
         start, stop = self.output_offsets[column], self.output_offsets[column + 1]
         weight = self.head.weight[start:stop] * masks[1][start:stop]
-        return F.linear(self.hidden(codes, masks[0]), weight, self.head.bias[start:stop])
+        return F.linear(self.hidden(codes, masks[0], summary), weight, self.head.bias[start:stop])
 
-    def loss(self, codes: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, codes: torch.Tensor, ranks: torch.Tensor, summary: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Mean cross-entropy per column of the rows' codes (context columns first)."""
-        logits = self(codes, ranks)
+        return self.cross_entropy(self(codes, ranks, summary), codes)
+
+    def cross_entropy(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy per column of `logits` (every column's) against the rows' codes."""
         columns = codes[:, self.n_context :]
         total = logits.new_zeros(())
         for j in range(len(self.cardinalities)):
             start, stop = self.output_offsets[j], self.output_offsets[j + 1]
             total = total + F.cross_entropy(logits[:, start:stop], columns[:, j])
         return total / len(self.cardinalities)
+
+
+class SequenceMADE(nn.Module):
+    """An OrderedMADE over the rows of sequences, with what a row's history says built in.
+
+    A row's context columns hold the previous row's codes at `previous` (a start token on a
+    first row). On top of them, each row reads a summary of the rows before it in its
+    sequence: per numeric column, the previous row's bin and the mean bin of all rows before
+    (as ranks centred on 0; a running sum carried from row to row), and, with
+    `history_size` > 0, the state of a GRU that reads each previous row's codes. Each numeric
+    column's logits also get two learned curves by distance in bins: from the previous row's
+    bin, and from the bin nearest the mean of the rows before (once two rows came before).
+    "Close to last year's value" and "close to this person's level" are then one shared curve
+    each, rather than one pattern per bin that the MADE alone learns only partly from a few
+    thousand rows (benchmarks/RESULTS.md, Sequences).
+
+    `numeric_bins` gives, per column, (code of its first bin, number of bins) for a numeric
+    column and None for a categorical one. Training reads whole padded sequences (teacher
+    forcing: every row's context holds the real previous row); sampling goes one position at a
+    time, carrying a state per sequence (`step`).
+    """
+
+    def __init__(
+        self,
+        context_cardinalities: list[int],
+        cardinalities: list[int],
+        hidden_size: int,
+        layers: int,
+        embedding_size: int,
+        history_size: int,
+        previous: tuple[int, int],
+        numeric_bins: list[tuple[int, int] | None],
+    ) -> None:
+        super().__init__()
+        previous_cardinalities = context_cardinalities[previous[0] : previous[1]]
+        self.numeric = [(j, *bins) for j, bins in enumerate(numeric_bins) if bins is not None]
+        self.previous = previous
+        self.history_size = history_size
+        # summary: GRU state, then per numeric column the previous rank, the mean rank of the
+        # rows before and whether two or more came before
+        self.summary_size = history_size + 3 * len(self.numeric)
+        # carried from step to step: GRU state, then per numeric column sum of bins and count
+        self.state_size = history_size + 2 * len(self.numeric)
+        self.made = OrderedMADE(
+            context_cardinalities, cardinalities, hidden_size, layers, embedding_size,
+            self.summary_size,
+        )  # fmt: skip
+        for name, values in (
+            ("numeric_columns", [previous[0] + j for j, _, _ in self.numeric]),
+            ("numeric_firsts", [first for _, first, _ in self.numeric]),
+            ("numeric_sizes", [bins for _, _, bins in self.numeric]),
+        ):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.long))
+        self.gru: nn.GRU | None = None
+        if history_size:
+            self.register_buffer(
+                "previous_offsets",
+                torch.tensor(np.cumsum([0, *previous_cardinalities[:-1]]), dtype=torch.long),
+            )
+            self.history_embedding = nn.Embedding(sum(previous_cardinalities), embedding_size)
+            self.gru = nn.GRU(
+                len(previous_cardinalities) * embedding_size, history_size, batch_first=True
+            )
+        # weight of distance d (a bin minus the reference bin) at d + bins - 1
+        self.nearby = nn.ParameterList(
+            nn.Parameter(torch.zeros(2 * bins - 1)) for _, _, bins in self.numeric
+        )
+        self.level = nn.ParameterList(
+            nn.Parameter(torch.zeros(2 * bins - 1)) for _, _, bins in self.numeric
+        )
+
+    @property
+    def cardinalities(self) -> list[int]:
+        return self.made.cardinalities
+
+    def distance_weights(self) -> list[nn.Parameter]:
+        """The distance curves (each shared by every row of its column)."""
+        return [*self.nearby, *self.level]
+
+    @torch.no_grad()
+    def start_nearby(self, codes: np.ndarray, rows: np.ndarray) -> None:
+        """Start each previous-bin distance curve at how much likelier each distance is among
+        the training `rows` of `codes` (context first) than between independent draws of the
+        two bins: log((pairs at distance d + 1) / (pairs expected under independence + 1));
+        training refines it (the level curves start at 0)."""
+        for k, (j, first, bins) in enumerate(self.numeric):
+            previous = np.asarray(codes[rows, self.previous[0] + j], dtype=np.int64) - first
+            current = np.asarray(codes[rows, self.made.n_context + j], dtype=np.int64) - first
+            both = (previous >= 0) & (previous < bins) & (current >= 0) & (current < bins)
+            if not both.any():
+                continue
+            previous, current = previous[both], current[both]
+            seen = np.bincount(current - previous + bins - 1, minlength=2 * bins - 1)
+            independent = np.convolve(
+                np.bincount(current, minlength=bins), np.bincount(previous, minlength=bins)[::-1]
+            ) / len(current)
+            weight = np.log((seen + 1.0) / (independent + 1.0))
+            self.nearby[k].copy_(torch.from_numpy(weight - weight.mean()).float())
+
+    def _previous_bins(self, context: torch.Tensor) -> torch.Tensor:
+        """Per numeric column the previous row's bin, -1 where it holds none (null, start)."""
+        index = context[..., self.numeric_columns] - self.numeric_firsts
+        return torch.where((index >= 0) & (index < self.numeric_sizes), index, -1)
+
+    def _sums(self, bins: torch.Tensor) -> torch.Tensor:
+        """Per numeric column (bin, 1) where a previous bin is known, else (0, 0)."""
+        known = (bins >= 0).float()
+        return torch.stack([bins.clamp(min=0).float() * known, known], dim=-1).flatten(-2)
+
+    def _summary(
+        self, gru_state: torch.Tensor, previous: torch.Tensor, sums: torch.Tensor
+    ) -> torch.Tensor:
+        sizes = self.numeric_sizes
+        total, count = sums[..., 0::2], sums[..., 1::2]
+        mean = total / count.clamp(min=1.0)
+        ranks = torch.where(previous >= 0, (previous + 0.5) / sizes - 0.5, 0.0)
+        means = torch.where(count > 0, (mean + 0.5) / sizes - 0.5, 0.0)
+        return torch.cat([gru_state, ranks, means, (count >= 2).float()], dim=-1)
+
+    def _gru_inputs(self, context: torch.Tensor) -> torch.Tensor:
+        previous = context[..., self.previous[0] : self.previous[1]] + self.previous_offsets
+        return self.history_embedding(previous).flatten(-2)
+
+    def summaries(self, codes: torch.Tensor) -> torch.Tensor:
+        """Summaries (sequences x positions x summary_size) of padded sequences of rows
+        (sequences x positions x codes, context first): at each row, of the rows before it."""
+        previous = self._previous_bins(codes)
+        states = codes.new_zeros((*codes.shape[:2], 0), dtype=torch.float32)
+        if self.gru is not None:
+            states, _ = self.gru(self._gru_inputs(codes))
+        return self._summary(states, previous, torch.cumsum(self._sums(previous), dim=1))
+
+    def step(self, context: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(next state, summary) of each sequence (rows x state_size, rows x summary_size) from
+        its state (zeros before a first row) and the context of its next row (rows x context
+        columns), which holds the row drawn last."""
+        previous = self._previous_bins(context)
+        gru_state, sums = state[:, : self.history_size], state[:, self.history_size :]
+        if self.gru is not None:
+            _, gru_state = self.gru(
+                self._gru_inputs(context[:, None, :]), gru_state[None].contiguous()
+            )
+            gru_state = gru_state[0]
+        sums = sums + self._sums(previous)
+        return torch.cat([gru_state, sums], dim=-1), self._summary(gru_state, previous, sums)
+
+    def _distance_bias(
+        self, previous_bins: torch.Tensor, summary: torch.Tensor, k: int
+    ) -> torch.Tensor:
+        """Bias of the logits of the k-th numeric column's bins (rows x bins), from the rows'
+        previous bins (`_previous_bins`) and summaries."""
+        _, _, bins = self.numeric[k]
+        previous = previous_bins[:, k]
+        grid = torch.arange(bins, device=summary.device)[None, :] + bins - 1
+        bias = self.nearby[k][grid - previous.clamp(min=0)[:, None]] * (previous >= 0)[:, None]
+        m = len(self.numeric)
+        mean_rank = summary[:, self.history_size + m + k]
+        mean = ((mean_rank + 0.5) * bins - 0.5).round().long().clamp(0, bins - 1)
+        two_before = summary[:, self.history_size + 2 * m + k, None]
+        return bias + self.level[k][grid - mean[:, None]] * two_before
+
+    def masks(self, ranks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's masks for an order (OrderedMADE.masks)."""
+        return self.made.masks(ranks)
+
+    def column_logits(
+        self,
+        codes: torch.Tensor,
+        masks: tuple[torch.Tensor, torch.Tensor],
+        column: int,
+        summary: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits of one column of rows (context first) given their summaries."""
+        assert summary is not None, "a sequence network reads a summary per row"
+        logits = self.made.column_logits(codes, masks, column, summary)
+        for k, (j, first, bins) in enumerate(self.numeric):
+            if j == column:
+                bias = self._distance_bias(self._previous_bins(codes), summary, k)
+                return logits + F.pad(bias, (first, logits.shape[1] - first - bins))
+        return logits
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor], ranks: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy per column of the rows of padded sequences (codes, and a mask of
+        the rows that are not padding)."""
+        codes, present = batch
+        rows, summary = codes[present], self.summaries(codes)[present]
+        logits = self.made(rows, ranks, summary)
+        previous = self._previous_bins(rows)
+        pieces, done = [], 0
+        for k, (j, first, bins) in enumerate(self.numeric):
+            start = self.made.output_offsets[j] + first
+            pieces += [
+                logits[:, done:start],
+                logits[:, start : start + bins] + self._distance_bias(previous, summary, k),
+            ]
+            done = start + bins
+        pieces.append(logits[:, done:])
+        return self.made.cross_entropy(torch.cat(pieces, dim=1), rows)
 
 
 def ranks_with_first(first: torch.Tensor) -> torch.Tensor:
@@ -120,25 +342,33 @@ def training_ranks(columns: int, generator: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_codes(
-    net: OrderedMADE,
+    net: OrderedMADE | SequenceMADE,
     context: torch.Tensor,
     fixed: torch.Tensor,
     generator: torch.Generator | None = None,
+    summary: torch.Tensor | None = None,
+    canonical: bool = False,
 ) -> torch.Tensor:
     """Draw the codes of every column not fixed, one column at a time, in the order that puts
     the fixed columns first.
 
     `context` (rows x context columns) is read as is; `fixed` (rows x columns) holds a code
-    where a column is given (the same columns in every row) and -1 where it is to be drawn.
+    where a column is given (the same columns in every row) and -1 where it is to be drawn;
+    `summary` (rows x summary_size) is what a network with a summary input reads per row.
+    `canonical` keeps the canonical order and only skips the fixed columns: exact when what is
+    fixed follows from the context (a sequence's helper columns from the row's position).
     """
     given = (fixed[0] >= 0) if len(fixed) else torch.zeros(fixed.shape[1], dtype=torch.bool)
-    ranks = ranks_with_first(given)
+    if canonical:
+        ranks = torch.arange(1, fixed.shape[1] + 1, device=fixed.device)
+    else:
+        ranks = ranks_with_first(given)
     masks = net.masks(ranks)
     codes = fixed.clamp(min=0)
     for column in torch.argsort(ranks).tolist():
         if bool(given[column]):
             continue
-        logits = net.column_logits(torch.cat([context, codes], dim=1), masks, column)
+        logits = net.column_logits(torch.cat([context, codes], dim=1), masks, column, summary)
         probabilities = torch.softmax(logits.float(), dim=1)
         codes[:, column] = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
     return codes

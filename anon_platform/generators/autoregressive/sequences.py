@@ -4,14 +4,17 @@ A row of a sequence is modelled given its parent's codes and, as extra context c
 previous row's codes (a start token for the first row), its position in the sequence and how
 many rows remain (both bucketed), so the network learns how a history moves and ends (training
 uses the real previous rows: teacher forcing; sampling goes position by position, all parents
-at once). The order column is not modelled as a value but as two columns: its first value
-(`__first__<col>`, null after the first row) and the non-negative increment from the previous
-row (`__step__<col>`, null on the first row); the order is their running sum, so it is ordered
-by construction. A numeric column that drifts in step (one increment shared by most rows, such
-as experience +1 a year: `drifting_columns`) is modelled the same way, its increments signed.
-Value protection holds: first values and increments are protected numeric codecs, and each
-running sum is clipped into its column's protected training range; sequence lengths
-are the parent's protected child count.
+at once). The network (network.SequenceMADE) also reads, per numeric column, the previous and
+the mean bin of the rows before, with learned curves by distance from both, so that a value
+stays near last year's and near the person's level (`numeric_bins`). The order column is not
+modelled as a value but as two columns: its first value (`__first__<col>`, null after the
+first row) and the non-negative increment from the previous row (`__step__<col>`, null on the
+first row); the order is their running sum, so it is ordered by construction. A numeric column
+that drifts in step (one increment shared by most rows, such as experience +1 a year:
+`drifting_columns`) is modelled the same way, its increments signed. Value protection holds:
+first values and increments are protected numeric codecs, and each running sum is clipped
+into its column's protected training range; sequence lengths are the parent's protected child
+count.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ import polars as pl
 
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, Role
-from anon_platform.generators.autoregressive.encoding import from_numbers, to_numbers
+from anon_platform.generators.autoregressive.encoding import (
+    Codec,
+    NumericCodec,
+    from_numbers,
+    to_numbers,
+)
 
 FIRST_PREFIX = "__first__"
 STEP_PREFIX = "__step__"
@@ -54,9 +62,11 @@ class SequenceModel:
 
 
 def drifting_columns(frame: pl.DataFrame, table: TableSchema, group: np.ndarray) -> list[str]:
-    """Numeric columns (besides the order) better modelled as increments: at least
-    DRIFT_MIN_DISTINCT distinct values, and one increment (such as +1 a year) shared by at
-    least DRIFT_MODAL_SHARE of the rows after a first row (experience with the wave)."""
+    """Numeric columns (besides the order) better modelled as increments: one increment shared
+    by at least DRIFT_MODAL_SHARE of the rows after a first row, and either a non-zero one
+    (such as +1 a year: experience with the wave, however few values it takes) or at least
+    DRIFT_MIN_DISTINCT distinct values (a column that mostly stays put with few values is a
+    status, better kept as a level)."""
     assert table.sequence is not None
     position = _positions(group)
     out = []
@@ -69,10 +79,13 @@ def drifting_columns(frame: pl.DataFrame, table: TableSchema, group: np.ndarray)
         numbers = to_numbers(frame[column.name], column.type)
         steps = np.diff(numbers, prepend=np.nan)[position > 0]
         steps = steps[~np.isnan(steps)]
-        if steps.size == 0 or np.unique(numbers[~np.isnan(numbers)]).size < DRIFT_MIN_DISTINCT:
+        if steps.size == 0:
             continue
-        _, counts = np.unique(steps, return_counts=True)
-        if counts.max() >= DRIFT_MODAL_SHARE * steps.size:
+        values, counts = np.unique(steps, return_counts=True)
+        many = np.unique(numbers[~np.isnan(numbers)]).size >= DRIFT_MIN_DISTINCT
+        if counts.max() >= DRIFT_MODAL_SHARE * steps.size and (
+            many or values[counts.argmax()] != 0
+        ):
             out.append(column.name)
     return out
 
@@ -142,6 +155,14 @@ def history_context(
 def history_cardinalities(cardinalities: list[int]) -> list[int]:
     """Cardinalities of the history context columns (`history_context`)."""
     return [c + 1 for c in cardinalities] + [POSITION_BUCKETS, POSITION_BUCKETS]
+
+
+def numeric_bins(codec: Codec) -> tuple[int, int] | None:
+    """(code of the first bin, number of bins) of a numeric column with at least two bins;
+    None for any other column (what SequenceMADE reads as numbers)."""
+    if not isinstance(codec, NumericCodec) or len(codec.bins) < 2:
+        return None
+    return int(codec.has_null), len(codec.bins)
 
 
 def rebuild_order(

@@ -2,20 +2,29 @@
 
 The encoded table lives in one int32 memory map (rows x columns); an epoch reads it in shuffled
 mini-batches through an index permutation, so memory grows with the batch and the model, not
-with the table, and no copy is made per epoch.
+with the table, and no copy is made per epoch. A SequenceMADE is trained on whole sequences
+instead: a batch is a set of parents, their rows padded to the longest of them.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from anon_platform.common.progress import Progress, ProgressEvent
-from anon_platform.generators.autoregressive.network import OrderedMADE, training_ranks
+from anon_platform.generators.autoregressive.network import (
+    OrderedMADE,
+    SequenceMADE,
+    training_ranks,
+)
+
+Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+NEARBY_LR_SCALE = 10.0
 
 
 @dataclass(frozen=True)
@@ -31,10 +40,66 @@ class TrainingPlan:
     device: str
 
 
-def _batches(codes: np.ndarray, rows: np.ndarray, size: int, device: str):
+def _batches(codes: np.ndarray, rows: np.ndarray, size: int, device: str) -> Iterator[Batch]:
     for start in range(0, len(rows), size):
         index = np.sort(rows[start : start + size])
         yield torch.from_numpy(np.asarray(codes[index], dtype=np.int64)).to(device)
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Where each sequence's rows lie in the code matrix (rows grouped by parent, in order)."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    of_row: np.ndarray  # index of each row's sequence
+
+    @classmethod
+    def of(cls, groups: np.ndarray) -> Sequences:
+        """The runs of equal values of `groups` (a child table's parent row per row)."""
+        first = np.r_[True, groups[1:] != groups[:-1]] if len(groups) else np.zeros(0, bool)
+        starts = np.flatnonzero(first)
+        lengths = np.diff(np.r_[starts, len(groups)])
+        return cls(starts, lengths, np.cumsum(first) - 1)
+
+    def batches(
+        self, codes: np.ndarray, sequences: np.ndarray, size: int, device: str
+    ) -> Iterator[Batch]:
+        """`size` sequences at a time: their codes padded to the longest (sequences x positions
+        x columns) and the mask of the rows that are not padding."""
+        for start in range(0, len(sequences), size):
+            chosen = np.sort(sequences[start : start + size])
+            lengths = self.lengths[chosen]
+            positions = np.arange(int(lengths.max()))
+            present = positions[None, :] < lengths[:, None]
+            # padding repeats a sequence's last row; the mask drops it from the loss
+            index = self.starts[chosen][:, None] + np.minimum(positions, lengths[:, None] - 1)
+            rows = np.asarray(codes[index.ravel()], dtype=np.int64)
+            yield (
+                torch.from_numpy(rows.reshape(*index.shape, -1)).to(device),
+                torch.from_numpy(present).to(device),
+            )
+
+
+def _parameter_groups(net: OrderedMADE | SequenceMADE, learning_rate: float) -> list[dict]:
+    """Adam's parameter groups: a SequenceMADE's distance weights learn NEARBY_LR_SCALE times
+    faster than the rest (each is shared by every row of its column, so its gradient averages
+    many rows; at the common rate early stopping ends training before they move far enough:
+    mean of 3 seeds, 1x against 10x, Wages lag-1 autocorrelation 0.883 / 0.911 and lag-6
+    0.570 / 0.723, train 0.922 and 0.809; Males 0.694 / 0.696 and 0.236 / 0.328, train 0.653
+    and 0.411)."""
+    if not isinstance(net, SequenceMADE):
+        return [{"params": list(net.parameters())}]
+    shared = net.distance_weights()
+    ids = {id(weight) for weight in shared}
+    return [
+        {"params": [w for w in net.parameters() if id(w) not in ids]},
+        {"params": shared, "lr": learning_rate * NEARBY_LR_SCALE},
+    ]
+
+
+def _rows(batch: Batch) -> int:
+    return int(batch[1].sum()) if isinstance(batch, tuple) else len(batch)
 
 
 def validation_split(
@@ -62,7 +127,7 @@ def validation_split(
 
 
 def train(
-    net: OrderedMADE,
+    net: OrderedMADE | SequenceMADE,
     codes: np.ndarray,
     plan: TrainingPlan,
     progress: Progress,
@@ -74,8 +139,9 @@ def train(
     validation loss; returns the training loss per epoch.
 
     `groups` (a child table's parent row per row) makes the validation split one of whole
-    parents (`validation_split`). Stops after `patience` epochs without a better validation
-    loss, after `max_epochs`, or once `max_training_seconds` have passed.
+    parents (`validation_split`); a SequenceMADE needs them (its rows grouped by parent, in
+    order) and is trained on whole sequences. Stops after `patience` epochs without a better
+    validation loss, after `max_epochs`, or once `max_training_seconds` have passed.
     """
     net.to(plan.device)
     n_columns = len(net.cardinalities)
@@ -84,7 +150,24 @@ def train(
     generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
     # small tables still get about 32 steps per epoch
     batch_size = int(np.clip(len(train_rows) // 32, min(64, plan.batch_size), plan.batch_size))
-    optimizer = torch.optim.Adam(net.parameters(), lr=plan.learning_rate)
+    valid_size = plan.batch_size * 4
+    sequences = None
+    if isinstance(net, SequenceMADE):
+        assert groups is not None, "a sequence network is trained on grouped rows"
+        sequences = Sequences.of(groups)
+        # the split holds whole parents: train and validate on whole sequences
+        valid_rows = np.unique(sequences.of_row[valid_rows])
+        train_rows = np.unique(sequences.of_row[train_rows])
+        batch_size = max(1, round(batch_size / float(sequences.lengths.mean())))
+        valid_size = batch_size * 4
+        net.start_nearby(codes, np.flatnonzero(np.isin(sequences.of_row, train_rows)))
+
+    def batches(units: np.ndarray, size: int) -> Iterator[Batch]:
+        if sequences is None:
+            return _batches(codes, units, size, plan.device)
+        return sequences.batches(codes, units, size, plan.device)
+
+    optimizer = torch.optim.Adam(_parameter_groups(net, plan.learning_rate), lr=plan.learning_rate)
     best_loss, best_state, stale = float("inf"), None, 0
     losses: list[float] = []
     started = time.perf_counter()
@@ -93,17 +176,25 @@ def train(
         epoch_started = time.perf_counter()
         shuffled = rng.permutation(train_rows)
         total, seen = 0.0, 0
-        for batch in _batches(codes, shuffled, batch_size, plan.device):
-            ranks = training_ranks(n_columns, generator).to(plan.device)
+        for batch in batches(shuffled, batch_size):
+            ranks = (
+                torch.arange(1, n_columns + 1)
+                if sequences is not None
+                else training_ranks(n_columns, generator)
+            ).to(plan.device)
             loss = net.loss(batch, ranks)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(batch)
-            seen += len(batch)
+            total += float(loss.detach()) * _rows(batch)
+            seen += _rows(batch)
         train_loss = total / max(seen, 1)
         losses.append(train_loss)
-        valid_loss = _validation_loss(net, codes, valid_rows, plan) if n_valid else train_loss
+        valid_loss = (
+            _validation_loss(net, batches(np.sort(valid_rows), valid_size), plan)
+            if n_valid
+            else train_loss
+        )
         elapsed = time.perf_counter() - epoch_started
         progress(
             ProgressEvent(
@@ -132,13 +223,14 @@ def train(
 
 @torch.no_grad()
 def _validation_loss(
-    net: OrderedMADE, codes: np.ndarray, rows: np.ndarray, plan: TrainingPlan
+    net: OrderedMADE | SequenceMADE, batches: Iterator[Batch], plan: TrainingPlan
 ) -> float:
     """Negative log-likelihood per column of the validation rows in the canonical order (the
     order unconditional sampling uses)."""
     net.eval()
     ranks = torch.arange(1, len(net.cardinalities) + 1, device=plan.device)
-    total = 0.0
-    for batch in _batches(codes, np.sort(rows), plan.batch_size * 4, plan.device):
-        total += float(net.loss(batch, ranks)) * len(batch)
-    return total / len(rows)
+    total, rows = 0.0, 0
+    for batch in batches:
+        total += float(net.loss(batch, ranks)) * _rows(batch)
+        rows += _rows(batch)
+    return total / rows
