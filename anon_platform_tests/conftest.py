@@ -20,7 +20,7 @@ import yaml
 
 from anon_platform.catalog import Catalog, load_catalog
 from anon_platform.catalog.schema import ColumnSchema, TableSchema
-from anon_platform.catalog.specs import ColumnType, LatentSettings, Role
+from anon_platform.catalog.specs import ColumnType, EvaluationSettings, LatentSettings, Role
 from anon_platform.latent import lifecycle
 from anon_platform.latent.export import ExportedEncoder
 from anon_platform.pipeline import steps
@@ -75,6 +75,18 @@ def measured_project(project: Path, home: Path, generator: str, dataset: str = "
 
 
 ProjectFactory = Callable[..., Path]
+
+# evaluation settings for reports on a few hundred rows (unit tests that call evaluate_dataset):
+# cheap attacks and samples; the shipped settings are judged at full size by `make demo`
+SMALL_SAMPLE_EVALUATION = EvaluationSettings(
+    singling_out_attacks=60,
+    multivariate_singling_out=False,
+    linkability_attacks=60,
+    inference_attacks=60,
+    discriminator_rows=300,
+    utility_rows=300,
+    html=False,
+)
 
 # Gates tuned for the tests' 400-500 customers: with a control (holdout) set of ~100 customers,
 # Anonymeter's upper confidence bounds sit near 0.1-0.2 even for a private generator, and

