@@ -19,7 +19,6 @@ in the check's metadata by name only, never by value.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import polars as pl
 from scipy.stats import hypergeom
@@ -159,33 +158,27 @@ def allowed_outside(outside_reference: int, reference: int, compared: int, alpha
     return low
 
 
-@dataclass(frozen=True)
-class DomainRule:
-    """How a column's values outside the training domain or range are judged."""
-
-    alpha: float  # per rule (already Bonferroni-adjusted)
-    holdout: pl.Series | None  # the column's real unseen values; None: strict
-
-
 def _outside_rule(
     name: str,
     expectation_type: type,
     arguments: dict,
     outside: pl.Series,
     compared: pl.Series,
-    judged: DomainRule,
+    holdout: pl.Series | None,
+    alpha: float,
     what: str,
 ) -> Rule:
     """`expectation_type` with `mostly` at the largest share of values outside that real
-    unseen data (judged.holdout, flagged by `outside`) makes not significant."""
+    unseen data (`holdout`, flagged by `outside`) makes not significant at `alpha` (already
+    Bonferroni-adjusted); strict without a holdout."""
     values = int(compared.drop_nulls().len())
     reference_share: float | None = None
     allowed = 0
-    if judged.holdout is not None:
-        held = judged.holdout.drop_nulls()
+    if holdout is not None:
+        held = holdout.drop_nulls()
         out_held = int(outside.sum())
         reference_share = out_held / held.len() if held.len() else 0.0
-        allowed = allowed_outside(out_held, held.len(), values, judged.alpha)
+        allowed = allowed_outside(out_held, held.len(), values, alpha)
     allowed_share = allowed / values if values else 0.0
     # half a row of slack: GX compares the share of values inside with `mostly` in floats
     mostly = 1.0 - (allowed + 0.5) / values if values and allowed else 1.0
@@ -217,7 +210,6 @@ def _content_rules(
     for column in _domain_columns(table, frame):
         seen = train[column.name].drop_nulls()
         held = None if holdout is None else holdout[column.name]
-        judged = DomainRule(alpha, held)
         if column.type in (ColumnType.STRING, ColumnType.BOOLEAN):
             domain = seen.unique()
             values = held.drop_nulls() if held is not None else seen.head(0)
@@ -228,7 +220,8 @@ def _content_rules(
                     {"column": column.name, "value_set": domain.to_list()},
                     ~values.is_in(domain.implode()),
                     frame[column.name],
-                    judged,
+                    held,
+                    alpha,
                     "with a category never seen in training",
                 )
             )
@@ -242,7 +235,8 @@ def _content_rules(
                     {"column": column.name, "min_value": low, "max_value": high},
                     ~values.is_between(low, high),
                     frame[column.name],
-                    judged,
+                    held,
+                    alpha,
                     "outside the training range",
                 )
             )
