@@ -198,9 +198,11 @@ def _sequence_metrics(
     train: dict[str, pl.DataFrame],
     holdout: dict[str, pl.DataFrame],
     synthetic: dict[str, pl.DataFrame],
+    seed: int,
 ) -> dict[str, float]:
     """The sequence metrics of a sequence table: its numeric columns' lag-1 autocorrelation
-    and its categories' transitions (evaluation/sequences.py), against the holdout's."""
+    and its categories' transitions (evaluation/sequences.py), against the holdout's, with
+    bootstrap bands."""
     order_by = table.sequence.order_by
     numbers = (ColumnType.INTEGER, ColumnType.FLOAT)
     modelled = [c for c in table.modelled_columns if c.name != order_by]
@@ -212,6 +214,7 @@ def _sequence_metrics(
         order_by=order_by,
         numeric=[c.name for c in modelled if c.type in numbers],
         categorical=[c.name for c in modelled if c.type in (ColumnType.STRING, ColumnType.BOOLEAN)],
+        seed=seed,
     )
 
 
@@ -243,7 +246,8 @@ def evaluate_dataset(
             )
         measured = evaluate_table(table, tr, ho, sy, settings, seed, dcr_max_rows, alpha, clusters)
         if table.sequence is not None and parent is not None:
-            measured.metrics.update(_sequence_metrics(table, parent, train, holdout, synthetic))
+            sequences = _sequence_metrics(table, parent, train, holdout, synthetic, seed)
+            measured.metrics.update(sequences)
         attack = density_ratio_attack(schema, table, train, holdout, synthetic, seed)
         measured.metrics.update(attack.pop("metrics"))
         membership[table.name] = attack

@@ -23,12 +23,15 @@ Frames are polars; values are never returned, only these numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 from scipy.stats import ks_2samp
 
 MIN_PAIRS = 3  # autocorrelation needs at least this many (previous, current) pairs
+BAND_RESAMPLES = 30  # bootstrap resamples of whole histories for the scorecard's bands
+BAND_Z = 1.645  # one-sided 95 %, as the other fidelity bands (fidelity.py)
 
 
 def _numbers(frame: pl.DataFrame, column: str) -> pl.Expr:
@@ -148,32 +151,51 @@ def _ks(a: np.ndarray, b: np.ndarray) -> float:
     return float(ks_2samp(a, b).statistic)
 
 
-def _scores(
+@dataclass(frozen=True)
+class _Yardstick:
+    """What every score compares with, measured on train once."""
+
+    increments: np.ndarray
+    lengths: np.ndarray
+    lag1: dict[str, float]
+    transitions: dict[str, pl.DataFrame]
+
+
+def _yardstick(
     train: pl.DataFrame,
-    table: pl.DataFrame,
     parent: str,
     order_by: str,
     numeric: Sequence[str],
     categorical: Sequence[str],
+) -> _Yardstick:
+    return _Yardstick(
+        increments=increments(train, parent, order_by),
+        lengths=lengths(train, parent),
+        lag1={c: lag1_autocorrelation(train, parent, order_by, c) for c in numeric},
+        transitions={c: transitions(train, parent, order_by, c) for c in categorical},
+    )
+
+
+def _scores(
+    train: _Yardstick,
+    table: pl.DataFrame,
+    parent: str,
+    order_by: str,
     in_step_columns: Sequence[str],
     cumulative: Sequence[str],
 ) -> dict[str, float]:
     scores = {
         "order_distinct": order_distinct(table, parent, order_by),
-        "inter_event_ks": _ks(
-            increments(table, parent, order_by), increments(train, parent, order_by)
-        ),
-        "length_ks": _ks(lengths(table, parent), lengths(train, parent)),
+        "inter_event_ks": _ks(increments(table, parent, order_by), train.increments),
+        "length_ks": _ks(lengths(table, parent), train.lengths),
     }
-    for column in numeric:
+    for column, real in train.lag1.items():
         value = lag1_autocorrelation(table, parent, order_by, column)
-        real = lag1_autocorrelation(train, parent, order_by, column)
         scores[f"lag1_autocorr/{column}"] = value
         scores[f"lag1_autocorr_gap/{column}"] = abs(value - real)
-    for column in categorical:
+    for column, real in train.transitions.items():
         scores[f"transition_tvd/{column}"] = transition_distance(
-            transitions(train, parent, order_by, column),
-            transitions(table, parent, order_by, column),
+            real, transitions(table, parent, order_by, column)
         )
     for column in in_step_columns:
         scores[f"in_step/{column}"] = in_step(table, parent, order_by, column)
@@ -198,12 +220,38 @@ def sequence_fidelity(
     module docstring for each score); "holdout" is the real-data reference a gate compares the
     synthetic scores with, "train" the training data's own coherence (order, in step, never
     falls, autocorrelation). `numeric` defaults to none: name the columns to measure."""
-    args = (parent, order_by, numeric, categorical, in_step, cumulative)
+    yardstick = _yardstick(train, parent, order_by, numeric, categorical)
+    args = (parent, order_by, in_step, cumulative)
     return {
-        "synthetic": _scores(train, synthetic, *args),
-        "holdout": _scores(train, holdout, *args),
-        "train": _scores(train, train, *args),
+        "synthetic": _scores(yardstick, synthetic, *args),
+        "holdout": _scores(yardstick, holdout, *args),
+        "train": _scores(yardstick, train, *args),
     }
+
+
+def _resample_parents(frame: pl.DataFrame, parent: str, rng: np.random.Generator) -> pl.DataFrame:
+    """A bootstrap resample of whole histories: parents drawn with replacement, each draw a
+    history of its own (a new parent key)."""
+    ids = frame[parent].unique().sort()
+    drawn = ids.gather(rng.integers(0, len(ids), len(ids)))
+    draws = pl.DataFrame({parent: drawn, "__draw__": np.arange(len(ids))})
+    return draws.join(frame, on=parent, how="inner").drop(parent).rename({"__draw__": parent})
+
+
+def _summary(side: dict[str, float]) -> dict[str, float]:
+    """The scorecard's view of one side's scores: the largest lag-1 gap and transition TVD."""
+    gaps = [v for k, v in side.items() if k.startswith("lag1_autocorr_gap/") and v == v]
+    tvds = [v for k, v in side.items() if k.startswith("transition_tvd/") and v == v]
+    out = {
+        "order_distinct": side["order_distinct"],
+        "inter_event_ks": side["inter_event_ks"],
+        "length_ks": side["length_ks"],
+    }
+    if gaps:
+        out["lag1_gap"] = max(gaps)
+    if tvds:
+        out["transition_tvd"] = max(tvds)
+    return out
 
 
 def sequence_metrics(
@@ -215,36 +263,36 @@ def sequence_metrics(
     order_by: str,
     numeric: Sequence[str],
     categorical: Sequence[str],
+    seed: int = 0,
+    resamples: int = BAND_RESAMPLES,
 ) -> dict[str, float]:
     """The scorecard's sequence metrics of one sequence table (metrics.py `SEQUENCE_METRICS`),
-    each with its real-data reference `<name>_reference`: the holdout's histories scored
-    against train the same way. The largest lag-1 gap over `numeric` columns and the largest
-    transition distance over `categorical` ones; NaN-free (a score that cannot be measured is
-    left out)."""
-    scores = sequence_fidelity(
-        train, holdout, synthetic, parent=parent, order_by=order_by, numeric=numeric,
-        categorical=categorical,
-    )  # fmt: skip
-
-    def summary(side: dict[str, float]) -> dict[str, float]:
-        gaps = [v for k, v in side.items() if k.startswith("lag1_autocorr_gap/") and v == v]
-        tvds = [v for k, v in side.items() if k.startswith("transition_tvd/") and v == v]
-        out = {
-            "order_distinct": side["order_distinct"],
-            "inter_event_ks": side["inter_event_ks"],
-            "length_ks": side["length_ks"],
-        }
-        if gaps:
-            out["lag1_gap"] = max(gaps)
-        if tvds:
-            out["transition_tvd"] = max(tvds)
-        return out
-
-    synthetic_side, holdout_side = summary(scores["synthetic"]), summary(scores["holdout"])
+    each with its real-data reference `<name>_reference` (the holdout's histories scored
+    against train the same way) and `<name>_band`: the one-sided 95 % half-width of the
+    synthetic-minus-reference difference over a bootstrap of whole histories (parents drawn
+    with replacement on both sides; train, the yardstick of both, stays fixed). The largest
+    lag-1 gap over `numeric` columns and the largest transition distance over `categorical`
+    ones; NaN-free (a score that cannot be measured is left out)."""
+    yardstick = _yardstick(train, parent, order_by, numeric, categorical)
+    args = (parent, order_by, (), ())
+    synthetic_side = _summary(_scores(yardstick, synthetic, *args))
+    holdout_side = _summary(_scores(yardstick, holdout, *args))
+    rng = np.random.default_rng(seed)
+    differences: dict[str, list[float]] = {name: [] for name in synthetic_side}
+    for _ in range(resamples):
+        sy = _summary(_scores(yardstick, _resample_parents(synthetic, parent, rng), *args))
+        ho = _summary(_scores(yardstick, _resample_parents(holdout, parent, rng), *args))
+        for name, values in differences.items():
+            difference = sy.get(name, float("nan")) - ho.get(name, float("nan"))
+            if difference == difference:
+                values.append(difference)
     metrics: dict[str, float] = {}
     for name, value in synthetic_side.items():
         reference = holdout_side.get(name, float("nan"))
         if value == value and reference == reference:
             metrics[f"sequence_{name}"] = float(value)
             metrics[f"sequence_{name}_reference"] = float(reference)
+            spread = differences[name]
+            band = BAND_Z * float(np.std(spread)) if len(spread) >= 2 else 0.0
+            metrics[f"sequence_{name}_band"] = band
     return metrics

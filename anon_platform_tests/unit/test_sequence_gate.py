@@ -19,6 +19,7 @@ from anon_platform.catalog.specs import (
 )
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.evaluation.metrics import SEQUENCE_METRICS
+from anon_platform.evaluation.sequences import sequence_metrics
 from anon_platform.gates import check_scorecard
 from anon_platform_tests.conftest import SMALL_SAMPLE_EVALUATION
 
@@ -112,8 +113,8 @@ def test_a_sequence_table_report_carries_every_sequence_metric_with_its_referenc
     report = _report("unseen", split)
     records = next(t for t in report.tables if t.table == "records").metrics
     for m in SEQUENCE_METRICS:
-        assert m.name in records and m.reference in records, m.name
-        assert m.name in report.scorecard
+        assert m.name in records and m.reference in records and m.band in records, m.name
+        assert m.name in report.scorecard and m.band in report.scorecard
     assert records["sequence_order_distinct"] == 1.0
     persons = next(t for t in report.tables if t.table == "persons").metrics
     assert not any(name.startswith("sequence_") for name in persons)
@@ -129,3 +130,19 @@ def test_a_bag_of_rows_fails_the_order_lag1_and_transition_rules(split) -> None:
     rules = _sequence_rules("bag", split)
     failed = {name for name, passed in rules.items() if not passed}
     assert {"sequence_order_distinct", "sequence_lag1_gap", "sequence_transition_tvd"} <= failed
+
+
+def test_sequence_bands_widen_when_fewer_histories_are_compared(split) -> None:
+    train, holdout, unseen = split
+    kwargs = dict(parent="person", order_by="year", numeric=["lwage", "wks"],
+                  categorical=["married", "union"])  # fmt: skip
+
+    def bands(persons: int) -> dict[str, float]:
+        ho = _part(holdout, holdout["persons"]["person"][:persons])
+        sy = _part(unseen, unseen["persons"]["person"][:persons])
+        metrics = sequence_metrics(train["records"], ho["records"], sy["records"], **kwargs)
+        return {m.name: metrics[m.band] for m in SEQUENCE_METRICS if m.band in metrics}
+
+    many, few = bands(140), bands(35)
+    for name in ("sequence_lag1_gap", "sequence_transition_tvd"):
+        assert few[name] > many[name] > 0.0, name
