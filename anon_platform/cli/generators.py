@@ -4,6 +4,7 @@
                [--target COL] [--param KEY=VALUE ...] [--epsilon E] [--delta D] [--min-rows N]
     anon generate DIR -n N --out PATH [--seed S] [--where COL=VALUE ...] [--format csv|parquet]
                   [--shard-rows R] [--workers K --worker I]
+    anon generate DIR --context PARENTS --out PATH [--seed S] [...]
     anon combine PART... --out PATH
 
 PATH is a csv/parquet file (one table) or a folder of them (one table per file, named after the
@@ -49,6 +50,13 @@ given in worker order, into the bytes one process writes:
     anon generate model -n 1000000 --workers 3 --worker 0 --out part0 --format parquet
     ...                                        --worker 2 --out part2
     anon combine part0 part1 part2 --out synthetic
+
+`--context PARENTS` (a csv/parquet of root-table rows: a planned customer segment, your own
+customers) draws the children of those rows instead of sampling parents (backends that can:
+`autoregressive`): the output's root table is the file's rows, typed as the model declares,
+with their keys (1..n when the key column is left out); every modelled column must be given, and
+a value the model does not emit (a withheld or unknown category, a number beyond the protected
+range) is refused with its column and rows. Sequence tables come out as ordered histories.
 """
 
 from __future__ import annotations
@@ -497,10 +505,38 @@ def _check_sharding(args: argparse.Namespace) -> None:
         )
 
 
+def _context_rows(args: argparse.Namespace, model: Generator) -> pl.DataFrame | None:
+    """The --context file's rows typed as the model's root table, or None without one."""
+    if args.context is None:
+        if args.n is None:
+            raise GeneratorError("give -n ROWS (how many root rows to sample) or --context FILE")
+        return None
+    if args.n is not None or args.where:
+        raise GeneratorError(
+            "--context gives the root rows themselves: drop -n and --where (the file's rows "
+            "are the parents; edit the file to choose them)"
+        )
+    path = Path(args.context)
+    if not path.is_file() or path.suffix.lower() not in FORMATS:
+        raise GeneratorError(f"--context {path}: give an existing .csv or .parquet file")
+    read = read_typed_table(path, model.schema.root.name)
+    for note in read.notes:
+        print(f"note: {note}", file=sys.stderr)
+    try:
+        parents = model.typed_parents(read.frame)
+        notes = model.parent_notes(parents)
+    except GeneratorError as err:
+        raise GeneratorError(f"--context {path}: {err}") from None
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return parents
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
-    """Sample N root rows (and their children) from a saved model in seeded shards and write
-    the shards of worker --worker of --workers to --out, shard by shard."""
-    if args.n < 1:
+    """Sample N root rows (and their children) from a saved model, or the children of the
+    --context file's rows, in seeded shards and write the shards of worker --worker of
+    --workers to --out, shard by shard."""
+    if args.n is not None and args.n < 1:
         raise GeneratorError(f"-n {args.n}: ask for at least 1 row")
     _check_sharding(args)
     folder = Path(args.model)
@@ -510,18 +546,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from anon_platform.generators.shards import plan_shards, sample_shard, shard_seed
 
     model = load_generator(folder)
+    parents = _context_rows(args, model)
     conditions = _typed_conditions(model, args.where) if args.where else None
-    plan = plan_shards(args.n, args.shard_rows, model.sample_seed(args.seed))
+    rows = args.n if parents is None else parents.height
+    plan = plan_shards(rows, args.shard_rows, model.sample_seed(args.seed))
     if args.workers > plan.count:
         raise GeneratorError(
-            f"--workers {args.workers}: -n {args.n:,} in shards of --shard-rows "
-            f"{args.shard_rows:,} makes {plan.count} shard(s); use at most {plan.count} "
+            f"--workers {args.workers}: {rows:,} root rows in shards of --shard-rows "
+            f"{args.shard_rows:,} make {plan.count} shard(s); use at most {plan.count} "
             "worker(s), or a smaller --shard-rows"
         )
     shards = plan.for_worker(args.worker, args.workers)
     identifiers_path = folder / IDENTIFIERS_FILE
     stored = read_json(identifiers_path) if identifiers_path.is_file() else None
     blocklist = IdentifierBlocklist.from_json(stored) if stored else None
+    kinds = stored["kinds"] if stored is not None else {}
+    if parents is not None:  # identifiers the user gave with their parent rows stay theirs
+        root = model.schema.root.name
+        kinds = {**kinds, root: {c: k for c, k in kinds.get(root, {}).items()
+                                 if c not in parents.columns}}  # fmt: skip
     fake_seed = model.seed if args.seed is None else args.seed
     names = [t.name for t in model.schema.tables]
     targets = output_targets(names, Path(args.out), args.format)
@@ -532,12 +575,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     f"shard {shard.index + 1} of {plan.count}: {shard.rows:,} root rows",
                     file=sys.stderr,
                 )
-            tables = sample_shard(model, plan, shard, conditions)
+            tables = sample_shard(model, plan, shard, conditions, parents)
             if stored is not None and blocklist is not None:
                 tables = _with_fake_identifiers(
                     model.schema,
                     tables,
-                    stored["kinds"],
+                    kinds,
                     blocklist,
                     shard_seed(fake_seed, shard.index),
                 )
@@ -613,7 +656,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     generate = subparsers.add_parser("generate", help="sample synthetic rows from a trained model")
     generate.add_argument("model", help="folder written by `anon train`")
-    generate.add_argument("-n", type=int, required=True, help="rows of the root table")
+    generate.add_argument("-n", type=int, help="rows of the root table (or give --context)")
+    generate.add_argument(
+        "--context",
+        metavar="FILE",
+        help="a .csv/.parquet of root-table rows (e.g. a planned customer segment): their "
+        "children are drawn instead of sampling parents; the file's rows and keys are kept",
+    )
     generate.add_argument("--out", required=True, help="a .csv/.parquet file, or a folder")
     generate.add_argument("--seed", type=int, help="sampling seed (default: the model's)")
     generate.add_argument(

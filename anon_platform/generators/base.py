@@ -17,12 +17,13 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anon_platform.catalog.schema import DatasetSchema
+from anon_platform.catalog.specs import ColumnType
 from anon_platform.common.progress import Progress, no_progress
 from anon_platform.common.seeding import seeded
 from anon_platform.common.spelling import did_you_mean
 from anon_platform.common.versions import library_versions
 from anon_platform.errors import GeneratorError
-from anon_platform.sources.readers import fingerprint
+from anon_platform.sources.readers import POLARS_TYPES, coerce_column, fingerprint
 from anon_platform.storage import atomic_folder, read_json, write_json
 
 CARD_FILE = "model.json"
@@ -94,6 +95,8 @@ class Generator(abc.ABC):
     Params: ClassVar[type[GeneratorParams]] = GeneratorParams
     # whether `sample(..., conditions=...)` can fix column values
     supports_conditions: ClassVar[bool] = False
+    # whether `sample_for_parents` can draw children for given root-table rows
+    supports_context: ClassVar[bool] = False
 
     def __init__(self, schema: DatasetSchema, params: dict[str, Any] | None = None, seed: int = 0):
         self.schema = schema
@@ -190,6 +193,84 @@ class Generator(abc.ABC):
             if conditions:
                 return self._sample_conditioned(root_rows, conditions)
             return self._sample(root_rows)
+
+    def sample_for_parents(
+        self, parents: pl.DataFrame, seed: int | None = None
+    ) -> dict[str, pl.DataFrame]:
+        """Synthetic children (and their children) for given root-table rows, e.g. a planned
+        customer segment: one frame per table, the root's frame being `parents` typed as the
+        schema declares, in its column order (keys 1..n issued when the primary key column is
+        absent), every child pointing at one of them.
+
+        GeneratorError when the backend cannot, the frame is empty, a column is unknown or a
+        modelled one missing, or a key is null or repeated; SourceDataError for a value that is
+        not of its column's type.
+        """
+        if not self.card:
+            raise GeneratorError(f"generator '{self.name}' is not fitted")
+        if not self.supports_context:
+            raise GeneratorError(
+                f"generator '{self.name}' cannot draw children for given parent rows; "
+                "train 'autoregressive' for that"
+            )
+        root = self.typed_parents(parents)
+        with seeded(self.sample_seed(seed)):
+            return self._sample_for_parents(root)
+
+    def typed_parents(self, parents: pl.DataFrame) -> pl.DataFrame:
+        """`parents` checked against the root table and typed as it declares, in its column
+        order, keys 1..n added when the primary key column is absent (the errors of
+        `sample_for_parents`); typing again what it returned changes nothing."""
+        root = self.schema.root
+        where = f"context rows of table '{root.name}'"
+        if parents.height == 0:
+            raise GeneratorError(f"{where}: no rows; give at least one parent row")
+        known = {c.name: c for c in root.columns}
+        unknown = [c for c in parents.columns if c not in known]
+        if unknown:
+            raise GeneratorError(
+                f"{where}: unknown column(s) {', '.join(unknown)}"
+                f"{did_you_mean(unknown[0], known)}; the model knows {', '.join(known)}"
+            )
+        missing = [c.name for c in root.modelled_columns if c.name not in parents.columns]
+        if missing:
+            raise GeneratorError(
+                f"{where}: missing column(s) {', '.join(missing)}; every modelled column of "
+                f"'{root.name}' must be given ({', '.join(c.name for c in root.modelled_columns)})"
+            )
+        columns = [
+            coerce_column(root.name, parents[c.name], c.type)
+            for c in root.columns
+            if c.name in parents.columns
+        ]
+        typed = pl.DataFrame(columns)
+        self._check_parents(typed)
+        key = root.primary_key
+        if key is None:
+            return typed
+        if key not in typed.columns:
+            numbers = pl.int_range(1, typed.height + 1, eager=True)
+            values = numbers if known[key].type == ColumnType.INTEGER else numbers.cast(pl.String)
+            typed = typed.with_columns(values.cast(POLARS_TYPES[known[key].type]).alias(key))
+            return typed.select([c.name for c in root.columns if c.name in typed.columns])
+        if typed[key].null_count() or typed[key].is_duplicated().any():
+            raise GeneratorError(
+                f"{where}: key column '{key}' holds null or repeated values; give each parent "
+                "row its own key (or leave the column out to have keys 1..n issued)"
+            )
+        return typed
+
+    def _check_parents(self, parents: pl.DataFrame) -> None:
+        """Raise GeneratorError for typed parent rows the backend cannot read as a context."""
+        return
+
+    def parent_notes(self, parents: pl.DataFrame) -> list[str]:
+        """What a user should know about how the model reads typed parent rows (values it
+        reads as something else, e.g. as a rare bucket); [] when nothing. Never raw values."""
+        return []
+
+    def _sample_for_parents(self, parents: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        raise GeneratorError(f"generator '{self.name}' cannot draw children for given parents")
 
     def sample_seed(self, seed: int | None = None) -> int:
         """The seed `sample` draws with: `seed`, else the model's training seed + 1."""

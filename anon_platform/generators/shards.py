@@ -139,10 +139,15 @@ def _key_numbers(table: TableSchema, rows: int, shard: Shard, shards: int) -> np
 
 
 def rekey(
-    schema: DatasetSchema, tables: dict[str, pl.DataFrame], shard: Shard, shards: int
+    schema: DatasetSchema,
+    tables: dict[str, pl.DataFrame],
+    shard: Shard,
+    shards: int,
+    keep_root_keys: bool = False,
 ) -> dict[str, pl.DataFrame]:
     """The tables of one sampled shard with the plan-wide keys of shard `shard` of `shards`
-    (module docstring): unique across shards, each foreign key pointing at a parent of the same
+    (module docstring; `keep_root_keys`: the root's keys stay as they are, e.g. the user's own
+    parent rows): unique across shards, each foreign key pointing at a parent of the same
     shard. GeneratorError when a primary key repeats or a foreign key names no parent row."""
     new_keys: dict[str, tuple[pl.Series, pl.Series]] = {}
     out: dict[str, pl.DataFrame] = {}
@@ -173,7 +178,11 @@ def rekey(
                     f"shard {shard.index}: table '{table.name}': the generator issued null or "
                     f"repeated '{table.primary_key}' values"
                 )
-            new = key_values(table, _key_numbers(table, frame.height, shard, shards))
+            new = (
+                old
+                if keep_root_keys and not table.foreign_keys
+                else key_values(table, _key_numbers(table, frame.height, shard, shards))
+            )
             new_keys[table.name] = (old, new)
             columns.append(new)
         out[table.name] = frame.with_columns(columns) if columns else frame
@@ -181,9 +190,19 @@ def rekey(
 
 
 def sample_shard(
-    model: Generator, plan: ShardPlan, shard: Shard, conditions: dict[str, Any] | None = None
+    model: Generator,
+    plan: ShardPlan,
+    shard: Shard,
+    conditions: dict[str, Any] | None = None,
+    parents: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Shard `shard` of `plan` sampled from `model` (its root rows and their children, under the
-    shard's seed) with the plan-wide keys: the same frames whichever process samples it."""
-    tables = model.sample(shard.rows, seed=shard.seed, conditions=conditions)
-    return rekey(model.schema, tables, shard, plan.count)
+    shard's seed) with the plan-wide keys: the same frames whichever process samples it. With
+    `parents` (the plan's root rows, as `Generator.typed_parents` returns them), the shard's
+    slice of them is the root and only their children are drawn; their keys are kept."""
+    if parents is None:
+        tables = model.sample(shard.rows, seed=shard.seed, conditions=conditions)
+        return rekey(model.schema, tables, shard, plan.count)
+    part = parents.slice(shard.first_row, shard.rows)
+    tables = model.sample_for_parents(part, seed=shard.seed)
+    return rekey(model.schema, tables, shard, plan.count, keep_root_keys=True)

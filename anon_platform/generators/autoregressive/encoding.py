@@ -87,6 +87,19 @@ class CategoricalCodec:
             codes = codes.set(series.is_null(), 0)
         return codes.fill_null(max(self.rare_code, 0)).to_numpy().astype(np.int32, copy=False)
 
+    def known(self, series: pl.Series) -> np.ndarray:
+        """Per value: whether it is a released category (or null, if the model has nulls)."""
+        known = series.is_in(pl.Series(self.categories, dtype=series.dtype)).fill_null(False)
+        return (known | (series.is_null() & self.has_null)).to_numpy()
+
+    def emittable(self, series: pl.Series) -> np.ndarray:
+        """Per value: whether the model can read it as a context: a released category, null if
+        it has nulls, or any other value when it has a rare bucket (training values seen in too
+        few rows were learned as that bucket, and so is an unseen one)."""
+        if self.has_rare:
+            return (series.is_not_null() | self.has_null).to_numpy()
+        return self.known(series)
+
     def code_of(self, value: Any) -> int:
         """The code a condition `column = value` fixes; the value must be emit-able."""
         if value is None:
@@ -159,6 +172,14 @@ class NumericCodec:
         codes = np.zeros(len(numbers), dtype=np.int32)
         codes[~nulls] = self._bin_index(numbers[~nulls]) + int(self.has_null)
         return codes
+
+    def emittable(self, series: pl.Series) -> np.ndarray:
+        """Per value: whether the model emits it (inside [low, high], or null if it has one)."""
+        numbers = to_numbers(series, self.type)
+        nulls = np.isnan(numbers)
+        inside = np.zeros(len(numbers), dtype=bool)
+        inside[~nulls] = (numbers[~nulls] >= self.low) & (numbers[~nulls] <= self.high)
+        return inside | (nulls & self.has_null)
 
     def code_of(self, value: Any) -> int:
         """The code a condition `column = value` fixes; the value must lie inside [low, high]."""

@@ -32,6 +32,7 @@ from anon_platform.common.progress import Progress
 from anon_platform.devices import torch_device
 from anon_platform.errors import GeneratorError
 from anon_platform.generators.autoregressive.encoding import (
+    CategoricalCodec,
     Codec,
     NumericCodec,
     Protection,
@@ -127,6 +128,7 @@ class AutoregressiveGenerator(Generator):
     uses_torch: ClassVar[bool] = True
     Params: ClassVar[type[GeneratorParams]] = AutoregressiveParams
     supports_conditions: ClassVar[bool] = True
+    supports_context: ClassVar[bool] = True
 
     @property
     def device(self) -> str:
@@ -339,7 +341,60 @@ class AutoregressiveGenerator(Generator):
     ) -> dict[str, pl.DataFrame]:
         return self._generate(root_rows, conditions)
 
-    def _generate(self, root_rows: int, conditions: dict[str, Any]) -> dict[str, pl.DataFrame]:
+    def _sample_for_parents(self, parents: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        return self._generate(parents.height, {}, parents)
+
+    def parent_notes(self, parents: pl.DataFrame) -> list[str]:
+        root = self.schema.root
+        notes = []
+        for codec in self.models[root.name].codecs:
+            if isinstance(codec, CategoricalCodec) and codec.has_rare:
+                unknown = int((~codec.known(parents[codec.name]) & codec.emittable(
+                    parents[codec.name])).sum())  # fmt: skip
+                if unknown:
+                    notes.append(
+                        f"context rows of table '{root.name}', column '{codec.name}': "
+                        f"{unknown} value(s) are no released category; the model reads them as "
+                        f"its rare bucket (categories seen in fewer than "
+                        f"{self.config.rare_category_k} training rows)"
+                    )
+        return notes
+
+    def _check_parents(self, parents: pl.DataFrame) -> None:
+        """GeneratorError for a value the model cannot read as a context (a category it never
+        learned and no rare bucket to read it as, a number beyond the protected range, an
+        unexpected null): such a parent was never learned, and its children would be guesses."""
+        root = self.schema.root
+        for codec in self.models[root.name].codecs:
+            if codec.name.startswith(COUNT_PREFIX):
+                continue
+            outside = ~codec.emittable(parents[codec.name])
+            if outside.any():
+                rows = ", ".join(str(i + 1) for i in np.flatnonzero(outside)[:5])
+                what = (
+                    f"lie outside the range the model emits [{codec.low:g}, {codec.high:g}]"
+                    if isinstance(codec, NumericCodec)
+                    else "are categories (or nulls) the model never learned"
+                )
+                raise GeneratorError(
+                    f"context rows of table '{root.name}', column '{codec.name}': "
+                    f"{int(outside.sum())} value(s) {what} (row(s) {rows}); change or drop "
+                    "those rows"
+                )
+
+    def _parent_codes(self, root: TableSchema, parents: pl.DataFrame) -> np.ndarray:
+        """Rows x codecs of checked root rows: each modelled column's code, -1 where a child
+        count is to be drawn."""
+        model = self.models[root.name]
+        given = np.full((parents.height, len(model.codecs)), -1, dtype=np.int64)
+        for j, codec in enumerate(model.codecs):
+            if not codec.name.startswith(COUNT_PREFIX):
+                given[:, j] = codec.encode(parents[codec.name])
+        return given
+
+    def _generate(
+        self, root_rows: int, conditions: dict[str, Any], parents: pl.DataFrame | None = None
+    ) -> dict[str, pl.DataFrame]:
         rng = np.random.default_rng(np.random.randint(0, 2**31 - 1))
         generator = torch.Generator(device=self.device).manual_seed(int(rng.integers(2**31)))
         root = self.schema.root
@@ -360,13 +415,16 @@ class AutoregressiveGenerator(Generator):
                 n_rows, fixed = int(per_parent.sum()), {}
             else:
                 context, fk_values, n_rows, fixed = None, None, root_rows, fixed_codes
+            given = None if table.foreign_keys or parents is None else self._parent_codes(
+                table, parents
+            )  # fmt: skip
             if table.foreign_keys and model.sequence is not None:
                 codes = self._draw_histories(model, per_parent, codes_of[parent], generator)
                 values = rebuild_order(
                     decode_codes(codes, model.codecs, rng), model.sequence, per_parent
                 )
             else:
-                codes = self._draw(model, n_rows, context, fixed, generator)
+                codes = self._draw(model, n_rows, context, fixed, generator, given=given)
                 values = decode_codes(codes, model.codecs, rng)
             if not table.foreign_keys:
                 values = values.with_columns(
@@ -374,7 +432,9 @@ class AutoregressiveGenerator(Generator):
                     for name, value in fixed_values.items()
                 )
             codes_of[table.name], values_of[table.name] = codes, values
-            out[table.name] = assemble_table(table, values, n_rows, fk_values)
+            out[table.name] = (
+                assemble_table(table, values, n_rows, fk_values) if given is None else parents
+            )
         return out
 
     def _conditions(
@@ -409,9 +469,11 @@ class AutoregressiveGenerator(Generator):
         net: OrderedMADE | SequenceMADE | None = None,
         summary: torch.Tensor | None = None,
         canonical: bool = False,
+        given: np.ndarray | None = None,
     ) -> np.ndarray:
         """Codes of `n_rows` rows, drawn in chunks of `sample_chunk_rows` (by `net`, or the
-        table's network, reading each row's `summary` when given)."""
+        table's network, reading each row's `summary` when given); `given` (rows x columns,
+        -1 where drawn, the same columns in every row) fixes codes row by row."""
         width = len(model.codecs)
         if n_rows == 0 or width == 0:
             return np.zeros((0, width), dtype=np.int64)
@@ -421,9 +483,13 @@ class AutoregressiveGenerator(Generator):
         step = self.config.sample_chunk_rows
         for start in range(0, n_rows, step):
             rows = min(step, n_rows - start)
-            given = torch.full((rows, width), -1, dtype=torch.long)
+            fixing = (
+                torch.full((rows, width), -1, dtype=torch.long)
+                if given is None
+                else torch.from_numpy(given[start : start + rows].astype(np.int64))
+            )
             for column, code in fixed.items():
-                given[:, column] = code
+                fixing[:, column] = code
             ctx = (
                 torch.zeros((rows, 0), dtype=torch.long)
                 if context is None
@@ -431,7 +497,7 @@ class AutoregressiveGenerator(Generator):
             )
             part = None if summary is None else summary[start : start + rows]
             drawn = sample_codes(
-                net, ctx.to(self.device), given.to(self.device), generator, part, canonical
+                net, ctx.to(self.device), fixing.to(self.device), generator, part, canonical
             )
             chunks.append(drawn.cpu().numpy())
         return np.concatenate(chunks)
