@@ -1,5 +1,6 @@
 """Removes, before anything is stored, synthetic rows that copy a training row which is unique on
-its quasi-identifiers, with the children of any removed parent row.
+its quasi-identifiers, and synthetic parents whose whole history in a sequence table copies the
+history of exactly one training parent, with the children of any removed parent row.
 
 Why a filter and not only a gate: a generator that draws values on the training data's grid
 (timestamps to the second, amounts to the cent) emits such a copy now and then by chance. On the
@@ -23,6 +24,7 @@ from anon_platform.catalog.schema import DatasetSchema
 from anon_platform.catalog.specs import Role
 from anon_platform.common.frames import to_pandas
 from anon_platform.evaluation.privacy import copies_of_unique_training_rows
+from anon_platform.evaluation.sequences import history_signatures
 
 
 @dataclass(frozen=True)
@@ -60,17 +62,45 @@ def merge_results(
     return totals
 
 
+def history_copies(
+    schema: DatasetSchema, synthetic: dict[str, pl.DataFrame], train: dict[str, pl.DataFrame]
+) -> dict[str, pl.Series]:
+    """Per parent table, the keys of synthetic parents whose whole history in a sequence table
+    equals the history of exactly one training parent (evaluation/sequences.py
+    `history_signatures`): the history would single that person out even when none of its rows
+    is unique. A history shared by several training parents identifies none of them."""
+    copied: dict[str, list[pl.Series]] = {}
+    for table in schema.ordered():
+        if table.sequence is None or not table.foreign_keys:
+            continue
+        parent = table.foreign_keys[0]
+        frame = synthetic[table.name]
+        if frame.height == 0:
+            continue
+        columns = [c.name for c in table.modelled_columns if c.name != table.sequence.order_by]
+        args = (parent.column, table.sequence.order_by, columns)
+        real = history_signatures(train[table.name], *args)["signature"]
+        unique = real.filter(~real.is_duplicated())
+        drawn = history_signatures(frame, *args)
+        hits = drawn.filter(pl.col("signature").is_in(unique.implode()))[parent.column]
+        copied.setdefault(parent.parent_table, []).append(hits)
+    return {name: pl.concat(keys) for name, keys in copied.items()}
+
+
 def remove_unique_row_copies(
     schema: DatasetSchema,
     synthetic: dict[str, pl.DataFrame],
     train: dict[str, pl.DataFrame],
 ) -> tuple[dict[str, pl.DataFrame], dict[str, CopyFilterResult]]:
     """The synthetic tables without rows equal (on every modelled column) to a training row that
-    is unique on its quasi-identifiers, and without the children of removed rows; what was
-    removed, per table. Tables without quasi-identifiers lose no row of their own."""
+    is unique on its quasi-identifiers, without parents whose history copies a training
+    parent's (`history_copies`; counted as the parent table's copies), and without the children
+    of removed rows; what was removed, per table. Tables without quasi-identifiers or sequences
+    lose no row of their own."""
     kept: dict[str, pl.DataFrame] = {}
     results: dict[str, CopyFilterResult] = {}
     removed_keys: dict[str, pl.Series] = {}
+    copied_histories = history_copies(schema, synthetic, train)
     for table in schema.ordered():
         frame = synthetic[table.name]
         sampled = frame.height
@@ -88,6 +118,9 @@ def remove_unique_row_copies(
             if qis and frame.height
             else np.zeros(frame.height, dtype=bool)
         )
+        copied = copied_histories.get(table.name)
+        if copied is not None and table.primary_key:
+            copies = copies | frame[table.primary_key].is_in(copied.implode()).fill_null(False)
         copies = copies & ~orphan
         drop = copies | orphan
         if table.primary_key:

@@ -132,6 +132,18 @@ METRICS: tuple[Metric, ...] = (
         summary=True,
     ),
     Metric(
+        name="history_match_share",
+        label="history matches",
+        description="sequence tables: share of synthetic parents whose whole history equals a "
+        "train parent's; reference: share of holdout parents whose history does",
+        kind=P,
+        direction=L,
+        reference="history_match_reference",
+        band="history_match_band",
+        companions=("history_match_p_value",),
+        optional=True,
+    ),
+    Metric(
         name="dcr_share",
         label="DCR share",
         description="share of synthetic rows closer to train than to holdout (0.5 = private)",
@@ -297,6 +309,8 @@ COMPANION_NOTES: dict[str, str] = {
     "trtr": "model trained on train, tested on real holdout",
     "identical_match_p_value": "test that synthetic copies train rows more often than holdout does",
     "dcr_share_p_value": "one-sided permutation test of the DCR share against 0.5",
+    "history_match_p_value": "test that synthetic histories copy train histories more often "
+    "than holdout histories do",
     **{
         key: f"real-data reference of {m.name} (holdout vs train, or its value by construction)"
         for m in METRICS

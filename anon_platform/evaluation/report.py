@@ -46,7 +46,7 @@ from anon_platform.evaluation.privacy import (
     rare_value_reproduction,
 )
 from anon_platform.evaluation.quality_report import QualityReport, TableReport
-from anon_platform.evaluation.sequences import sequence_metrics
+from anon_platform.evaluation.sequences import history_match_share, sequence_metrics
 from anon_platform.evaluation.utility import tstr_trtr
 
 
@@ -206,16 +206,20 @@ def _sequence_metrics(
     order_by = table.sequence.order_by
     numbers = (ColumnType.INTEGER, ColumnType.FLOAT)
     modelled = [c for c in table.modelled_columns if c.name != order_by]
-    return sequence_metrics(
-        train[table.name],
-        holdout[table.name],
-        synthetic[table.name],
+    frames = (train[table.name], holdout[table.name], synthetic[table.name])
+    metrics = sequence_metrics(
+        *frames,
         parent=parent,
         order_by=order_by,
         numeric=[c.name for c in modelled if c.type in numbers],
         categorical=[c.name for c in modelled if c.type in (ColumnType.STRING, ColumnType.BOOLEAN)],
         seed=seed,
     )
+    columns = [c.name for c in modelled]
+    return {
+        **metrics,
+        **history_match_share(*frames, parent=parent, order_by=order_by, columns=columns),
+    }
 
 
 def evaluate_dataset(

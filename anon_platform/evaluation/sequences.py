@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import ks_2samp
+from scipy.stats import fisher_exact, ks_2samp
 
 MIN_PAIRS = 3  # autocorrelation needs at least this many (previous, current) pairs
 BAND_RESAMPLES = 30  # bootstrap resamples of whole histories for the scorecard's bands
@@ -296,3 +296,60 @@ def sequence_metrics(
             band = BAND_Z * float(np.std(spread)) if len(spread) >= 2 else 0.0
             metrics[f"sequence_{name}_band"] = band
     return metrics
+
+
+def history_signatures(
+    frame: pl.DataFrame, parent: str, order_by: str, columns: Sequence[str]
+) -> pl.DataFrame:
+    """One row per parent: its key and a hash of its whole history (every row's `columns`, in
+    order, and the order column's increments, so a history shifted in time is the same
+    history). Two parents with equal signatures have identical histories (up to hash
+    collisions, 2^-64 a pair)."""
+    ordered = _ordered(frame, parent, order_by).with_columns(
+        pl.col("__order__").diff().over(parent).alias("__step__")
+    )
+    parts = [pl.col(c).cast(pl.String).fill_null("<null>") for c in (*columns, "__step__")]
+    rows = ordered.select(pl.col(parent), pl.concat_str(parts, separator="\x1f").alias("__row__"))
+    return rows.group_by(parent, maintain_order=True).agg(
+        pl.col("__row__").str.join("\x1e").hash(0).alias("signature")
+    )
+
+
+def history_match_share(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    *,
+    parent: str,
+    order_by: str,
+    columns: Sequence[str],
+) -> dict[str, float]:
+    """Share of synthetic parents whose whole history equals a training parent's history
+    (`history_signatures`), against the share of holdout parents whose history does (the
+    reference), with the band of the difference and the one-sided Fisher p-value of 'synthetic
+    histories copy training histories more often than unseen ones do': the identical-match
+    rule with the parent and its history as the privacy unit."""
+    known = history_signatures(train, parent, order_by, columns)["signature"].implode()
+    hits = {}
+    sizes = {}
+    for side, frame in (("synthetic", synthetic), ("holdout", holdout)):
+        signatures = history_signatures(frame, parent, order_by, columns)["signature"]
+        hits[side], sizes[side] = int(signatures.is_in(known).sum()), signatures.len()
+    table = [
+        [hits["synthetic"], sizes["synthetic"] - hits["synthetic"]],
+        [hits["holdout"], sizes["holdout"] - hits["holdout"]],
+    ]
+    share = hits["synthetic"] / max(sizes["synthetic"], 1)
+    reference = hits["holdout"] / max(sizes["holdout"], 1)
+    band = BAND_Z * float(
+        np.sqrt(
+            share * (1 - share) / max(sizes["synthetic"], 1)
+            + reference * (1 - reference) / max(sizes["holdout"], 1)
+        )
+    )
+    return {
+        "history_match_share": share,
+        "history_match_reference": reference,
+        "history_match_band": band,
+        "history_match_p_value": float(fisher_exact(table, alternative="greater").pvalue),
+    }

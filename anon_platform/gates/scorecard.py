@@ -42,6 +42,7 @@ ALWAYS_GATED = (
 # companions that only relax a rule: when missing, the rule is applied strictly
 SIGNIFICANCE = {
     "identical_match_p_value": 0.0,
+    "history_match_p_value": 0.0,
     "dcr_share_p_value": 0.0,
     "dcr_tail_ratio_upper": -math.inf,
     "nndr_tail_ratio_upper": -math.inf,
@@ -198,6 +199,29 @@ def scorecard_rules(
             _get(card, "identical_match_reference"),
             _get(card, "identical_match_band"),
         ),
+    ]
+    if "history_match_share" in scorecard:
+        rules.append(
+            Rule(
+                "history_match_share <= train->holdout reference or not significantly above",
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="history_match_reference",
+                    column_B="history_match_share",
+                    or_equal=True,
+                    row_condition=f"history_match_p_value < {t.identical_match_alpha!r}",
+                    condition_parser="pandas",
+                ),
+                card["history_match_reference"],
+                card["history_match_share"],
+                lambda v: (
+                    f"{v:.4f} of synthetic parents have a training parent's whole history "
+                    f"(p = {card['history_match_p_value']:.2g})"
+                ),
+                _get(card, "history_match_reference"),
+                _get(card, "history_match_band"),
+            )
+        )
+    rules += [
         bound(
             "dcr_share",
             t.dcr_share_max,

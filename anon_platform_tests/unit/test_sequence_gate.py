@@ -1,7 +1,8 @@
 """Sequence fidelity in the report and the scorecard gate, on a real panel (Ecdat "Wages", PSID
 1976-1982: 595 persons x 7 yearly records): a sequence table's report carries the sequence
-metrics with the holdout's own scores as references, unseen real histories pass the sequence
-rules, and histories that are bags of rows fail them."""
+metrics with the holdout's own scores as references and bootstrap bands, unseen real histories
+pass the sequence rules, histories that are bags of rows fail them, and histories copied from
+training persons fail the history-match rule and are removed by the copy filter."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from anon_platform.catalog.specs import (
     SequenceSpec,
     Thresholds,
 )
+from anon_platform.copy_filter import remove_unique_row_copies
 from anon_platform.evaluation import evaluate_dataset
 from anon_platform.evaluation.metrics import SEQUENCE_METRICS
 from anon_platform.evaluation.sequences import sequence_metrics
@@ -82,6 +84,20 @@ def split() -> tuple[dict, dict, dict]:
     )
 
 
+def _copied(tables: dict[str, pl.DataFrame], train: dict[str, pl.DataFrame]) -> dict:
+    """`tables` with their first 40 persons' histories replaced by 40 training histories."""
+    records = tables["records"]
+    persons = tables["persons"]["person"][:40]
+    donors = train["persons"]["person"][:40]
+    copies = (
+        train["records"]
+        .filter(pl.col("person").is_in(donors.implode()))
+        .with_columns(pl.col("person").replace_strict(donors, persons))
+    )
+    kept = records.filter(~pl.col("person").is_in(persons.implode()))
+    return {**tables, "records": pl.concat([kept, copies])}
+
+
 def _bag(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """The same records, each column of the history shuffled across all rows: a bag of rows."""
     records = tables["records"].with_columns(
@@ -97,7 +113,7 @@ def _report(case: str, split: tuple):
     """The quality report of `case` ('unseen' real histories or their 'bag' of rows), once."""
     if case not in _reports:
         train, holdout, unseen = split
-        synthetic = unseen if case == "unseen" else _bag(unseen)
+        synthetic = {"unseen": unseen, "bag": _bag(unseen), "copied": _copied(unseen, train)}[case]
         _reports[case] = evaluate_dataset(
             SCHEMA, train, holdout, synthetic, settings=SETTINGS, seed=0
         )
@@ -106,7 +122,8 @@ def _report(case: str, split: tuple):
 
 def _sequence_rules(case: str, split: tuple) -> dict[str, bool]:
     result = check_scorecard(_report(case, split).scorecard, Thresholds())
-    return {e.name.split(" ")[0]: e.passed for e in result.expectations if "sequence_" in e.name}
+    names = ("sequence_", "history_match")
+    return {e.name.split(" ")[0]: e.passed for e in result.expectations if e.name.startswith(names)}
 
 
 def test_a_sequence_table_report_carries_every_sequence_metric_with_its_reference(split) -> None:
@@ -122,7 +139,7 @@ def test_a_sequence_table_report_carries_every_sequence_metric_with_its_referenc
 
 def test_unseen_real_histories_pass_every_sequence_rule(split) -> None:
     rules = _sequence_rules("unseen", split)
-    assert set(rules) == {m.name for m in SEQUENCE_METRICS}
+    assert set(rules) == {m.name for m in SEQUENCE_METRICS} | {"history_match_share"}
     assert all(rules.values()), rules
 
 
@@ -146,3 +163,23 @@ def test_sequence_bands_widen_when_fewer_histories_are_compared(split) -> None:
     many, few = bands(140), bands(35)
     for name in ("sequence_lag1_gap", "sequence_transition_tvd"):
         assert few[name] > many[name] > 0.0, name
+
+
+def test_copied_histories_fail_the_history_match_rule(split) -> None:
+    card = _report("copied", split).scorecard
+    # 40 of 145 synthetic persons carry a training person's whole history; unseen persons: none
+    assert card["history_match_share"] == pytest.approx(40 / 145)
+    assert card["history_match_reference"] == 0.0
+    assert _sequence_rules("copied", split)["history_match_share"] is False
+
+
+def test_the_copy_filter_removes_parents_whose_history_copies_a_training_one(split) -> None:
+    train, _, unseen = split
+    copied = _copied(unseen, train)
+    kept, removed = remove_unique_row_copies(SCHEMA, copied, train)
+    persons = set(unseen["persons"]["person"][:40].to_list())
+    assert removed["persons"].copies_removed == 40
+    assert not persons & set(kept["persons"]["person"].to_list())
+    assert not persons & set(kept["records"]["person"].to_list())
+    assert kept["records"].height == copied["records"].height - removed["records"].orphans_removed
+    assert remove_unique_row_copies(SCHEMA, unseen, train)[1]["persons"].copies_removed == 0
