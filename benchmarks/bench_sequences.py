@@ -10,7 +10,9 @@ numeric `wage`, a log wage) and the demo's customers -> transactions (first 1,50
 ordered by `transaction_time`). Split 80/20 by parent; variants: `bag` (no sequence declared),
 `sequence` (declared, the defaults) and `gru` (plus a GRU over the earlier rows,
 history_size 64); scores from anon_platform.evaluation.sequences.sequence_fidelity, averaged
-over the seeds, plus the main numeric's lag-6 autocorrelation and its KS distance to train.
+over the seeds, plus the main numeric's lag-6 autocorrelation and its KS distance to train, and
+the AUC of the discriminator on per-parent history features (history_discriminator; the holdout
+row shows its reference, holdout histories told from train).
 Prints a markdown table.
 """
 
@@ -27,7 +29,7 @@ from scipy.stats import ks_2samp
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
-from anon_platform.evaluation.sequences import sequence_fidelity
+from anon_platform.evaluation.sequences import history_discriminator, sequence_fidelity
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_data" / "bank"
@@ -200,12 +202,24 @@ def run(case: dict, epochs: int, variants: list[str], seeds: list[int]) -> list[
             synthetic = model.sample(len(held))["children"]
             seconds.append(time.perf_counter() - started)
             scores = sequence_fidelity(train_c, hold_c, synthetic, **kw)
-            runs.append({**scores["synthetic"], **extra(synthetic)})
+            judged = history_discriminator(
+                train_c, hold_c, synthetic, parent=case["pk"], order_by=case["order"],
+                numeric=[main], categorical=case["categorical"], seed=seed,
+            )  # fmt: skip
+            auc = {"history_auc": judged["sequence_discriminator_auc"]}
+            runs.append({**scores["synthetic"], **extra(synthetic), **auc})
         if not rows:
             train = {**scores["train"], **extra(train_c)}
             rows.append(_row(case, "real train", [train], train, None))
+            reference = {"history_auc": judged["sequence_discriminator_auc_reference"]}
             rows.append(
-                _row(case, "real holdout", [{**scores["holdout"], **extra(hold_c)}], train, None)
+                _row(
+                    case,
+                    "real holdout",
+                    [{**scores["holdout"], **extra(hold_c), **reference}],
+                    train,
+                    None,
+                )
             )
         rows.append(_row(case, f"autoregressive {label}", runs, train, float(np.mean(seconds))))
     return rows
@@ -227,7 +241,7 @@ def _row(case: dict, label: str, runs: list[dict], train: dict, seconds: float |
     return (
         f"| {case['name']} | {label} | {f('order_distinct')} | {step} | {falls} | "
         f"{np.mean(lag1):.3f}{spread} | {f('lag6')} | {f('ks_main')} | {f('length_ks')} | "
-        f"{f('inter_event_ks')} | {trans} | {time_s} |"
+        f"{f('inter_event_ks')} | {trans} | {f('history_auc')} | {time_s} |"
     )
 
 
@@ -244,9 +258,9 @@ def main() -> None:
     print(
         "| table | data | order distinct | in step | never falls | lag-1 autocorr. (main) | "
         "lag-6 autocorr. | KS main | KS lengths | KS inter-event | transition TVD | "
-        "train+sample s |"
+        "history discriminator AUC | train+sample s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.tables.split(","):
         for line in run(CASES[name](), args.epochs, args.variants.split(","), seeds):
             print(line, flush=True)

@@ -46,7 +46,11 @@ from anon_platform.evaluation.privacy import (
     rare_value_reproduction,
 )
 from anon_platform.evaluation.quality_report import QualityReport, TableReport
-from anon_platform.evaluation.sequences import history_match_share, sequence_metrics
+from anon_platform.evaluation.sequences import (
+    history_discriminator,
+    history_match_share,
+    sequence_metrics,
+)
 from anon_platform.evaluation.utility import tstr_trtr
 
 
@@ -200,25 +204,21 @@ def _sequence_metrics(
     synthetic: dict[str, pl.DataFrame],
     seed: int,
 ) -> dict[str, float]:
-    """The sequence metrics of a sequence table: its numeric columns' lag-1 autocorrelation
-    and its categories' transitions (evaluation/sequences.py), against the holdout's, with
-    bootstrap bands."""
+    """The sequence metrics of a sequence table (evaluation/sequences.py) against the
+    holdout's, with bootstrap bands: coherence (order, lag-1 autocorrelation of its numeric
+    columns, transitions of its categories, inter-event times, lengths), the discriminator on
+    per-parent history features, and identical whole histories."""
     order_by = table.sequence.order_by
-    numbers = (ColumnType.INTEGER, ColumnType.FLOAT)
     modelled = [c for c in table.modelled_columns if c.name != order_by]
+    numeric = [c.name for c in modelled if c.type in (ColumnType.INTEGER, ColumnType.FLOAT)]
+    categorical = [c.name for c in modelled if c.type in (ColumnType.STRING, ColumnType.BOOLEAN)]
     frames = (train[table.name], holdout[table.name], synthetic[table.name])
-    metrics = sequence_metrics(
-        *frames,
-        parent=parent,
-        order_by=order_by,
-        numeric=[c.name for c in modelled if c.type in numbers],
-        categorical=[c.name for c in modelled if c.type in (ColumnType.STRING, ColumnType.BOOLEAN)],
-        seed=seed,
-    )
-    columns = [c.name for c in modelled]
+    where = {"parent": parent, "order_by": order_by}
+    kinds = {"numeric": numeric, "categorical": categorical}
     return {
-        **metrics,
-        **history_match_share(*frames, parent=parent, order_by=order_by, columns=columns),
+        **sequence_metrics(*frames, **where, **kinds, seed=seed),
+        **history_discriminator(*frames, **where, **kinds, seed=seed),
+        **history_match_share(*frames, **where, columns=[c.name for c in modelled]),
     }
 
 

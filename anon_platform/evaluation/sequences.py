@@ -26,8 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import polars as pl
 from scipy.stats import fisher_exact, ks_2samp
+
+from anon_platform.catalog.schema import ColumnSchema
+from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.evaluation.fidelity import discriminator_auc
 
 MIN_PAIRS = 3  # autocorrelation needs at least this many (previous, current) pairs
 BAND_RESAMPLES = 30  # bootstrap resamples of whole histories for the scorecard's bands
@@ -353,3 +358,77 @@ def history_match_share(
         "history_match_band": band,
         "history_match_p_value": float(fisher_exact(table, alternative="greater").pvalue),
     }
+
+
+TOP_CATEGORIES = 5  # per categorical column, the training's most common categories get a share
+
+
+def history_features(
+    frame: pl.DataFrame,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str],
+    categories: dict[str, list[str]],
+) -> pd.DataFrame:
+    """One row per parent of numbers that describe its whole history: its length, time span
+    and mean step; per numeric column the mean, spread, first and last value and the mean
+    absolute change from one row to the next; per categorical column the share of each of the
+    given `categories` and the share of steps where the category changes."""
+    ordered = _ordered(frame, parent, order_by)
+    step = pl.col("__order__").diff().over(parent)
+    aggregations = [
+        pl.len().cast(pl.Float64).alias("rows"),
+        (pl.col("__order__").max() - pl.col("__order__").min()).alias("span"),
+        pl.col("__step__").mean().alias("mean_step"),
+    ]
+    columns = [step.alias("__step__")]
+    for c in numeric:
+        x = _numbers(frame, c)
+        columns.append(x.alias(f"__x_{c}"))
+        columns.append((x.diff().over(parent)).abs().alias(f"__d_{c}"))
+        aggregations += [
+            pl.col(f"__x_{c}").mean().alias(f"{c}:mean"),
+            pl.col(f"__x_{c}").std().alias(f"{c}:std"),
+            pl.col(f"__x_{c}").first().alias(f"{c}:first"),
+            pl.col(f"__x_{c}").last().alias(f"{c}:last"),
+            pl.col(f"__d_{c}").mean().alias(f"{c}:change"),
+        ]
+    for c, values in categories.items():
+        text = pl.col(c).cast(pl.String).fill_null("<null>")
+        columns.append(text.alias(f"__c_{c}"))
+        columns.append((text != text.shift(1).over(parent)).cast(pl.Float64).alias(f"__s_{c}"))
+        aggregations += [
+            (pl.col(f"__c_{c}") == v).mean().alias(f"{c}={i}") for i, v in enumerate(values)
+        ]
+        aggregations.append(pl.col(f"__s_{c}").mean().alias(f"{c}:switches"))
+    features = ordered.with_columns(columns).group_by(parent).agg(aggregations).sort(parent)
+    return features.drop(parent).to_pandas()
+
+
+def history_discriminator(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    *,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    seed: int = 0,
+    max_parents: int = 2000,
+) -> dict[str, float]:
+    """The fidelity discriminator (fidelity.py) on `history_features`, one row per parent:
+    `sequence_discriminator_auc` of telling synthetic parents' histories from training ones,
+    its reference (holdout parents' histories told from training ones) and band."""
+    categories = {
+        c: train[c].cast(pl.String).drop_nulls().value_counts(sort=True)[c]
+        .head(TOP_CATEGORIES).to_list()
+        for c in categorical
+    }  # fmt: skip
+    sides = [
+        history_features(f, parent, order_by, numeric, categories)
+        for f in (train, holdout, synthetic)
+    ]
+    columns = [ColumnSchema(name=n, type=ColumnType.FLOAT, role=Role.ATTRIBUTE) for n in sides[0]]
+    scores = discriminator_auc(sides[0], sides[1], sides[2], columns, max_parents, seed)
+    return {f"sequence_{k}": v for k, v in scores.items()}

@@ -168,7 +168,7 @@ def scorecard_rules(
             )
         )
     for m in SEQUENCE_METRICS:
-        if m.name in scorecard:
+        if m.gated and m.name in scorecard:
             higher = m.direction == Direction.HIGHER
             rules.append(
                 against_reference(
