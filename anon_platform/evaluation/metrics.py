@@ -144,6 +144,17 @@ METRICS: tuple[Metric, ...] = (
         optional=True,
     ),
     Metric(
+        name="history_dcr_share",
+        label="history DCR share",
+        description="sequence tables: share of synthetic parents whose per-parent history "
+        "features lie closer to a train parent's than to a holdout parent's (0.5 = private)",
+        kind=P,
+        direction=L,
+        companions=("history_dcr_share_p_value",),
+        optional=True,
+        **_ref("history_dcr_share"),
+    ),
+    Metric(
         name="dcr_share",
         label="DCR share",
         description="share of synthetic rows closer to train than to holdout (0.5 = private)",
@@ -320,6 +331,7 @@ COMPANION_NOTES: dict[str, str] = {
     "trtr": "model trained on train, tested on real holdout",
     "identical_match_p_value": "test that synthetic copies train rows more often than holdout does",
     "dcr_share_p_value": "one-sided permutation test of the DCR share against 0.5",
+    "history_dcr_share_p_value": "one-sided permutation test of the history DCR share against 0.5",
     "history_match_p_value": "test that synthetic histories copy train histories more often "
     "than holdout histories do",
     **{

@@ -47,6 +47,7 @@ from anon_platform.evaluation.privacy import (
 )
 from anon_platform.evaluation.quality_report import QualityReport, TableReport
 from anon_platform.evaluation.sequences import (
+    history_dcr_share,
     history_discriminator,
     history_match_share,
     sequence_metrics,
@@ -207,7 +208,8 @@ def _sequence_metrics(
     """The sequence metrics of a sequence table (evaluation/sequences.py) against the
     holdout's, with bootstrap bands: coherence (order, lag-1 autocorrelation of its numeric
     columns, transitions of its categories, inter-event times, lengths), the discriminator on
-    per-parent history features, and identical whole histories."""
+    per-parent history features, and the privacy checks with the parent and its whole history
+    as the unit (identical histories, DCR share of history features)."""
     order_by = table.sequence.order_by
     modelled = [c for c in table.modelled_columns if c.name != order_by]
     numeric = [c.name for c in modelled if c.type in (ColumnType.INTEGER, ColumnType.FLOAT)]
@@ -218,6 +220,7 @@ def _sequence_metrics(
     return {
         **sequence_metrics(*frames, **where, **kinds, seed=seed),
         **history_discriminator(*frames, **where, **kinds, seed=seed),
+        **history_dcr_share(*frames, **where, **kinds, seed=seed),
         **history_match_share(*frames, **where, columns=[c.name for c in modelled]),
     }
 

@@ -32,6 +32,7 @@ from scipy.stats import fisher_exact, ks_2samp
 
 from anon_platform.catalog.schema import ColumnSchema
 from anon_platform.catalog.specs import ColumnType, Role
+from anon_platform.evaluation.distance import dcr_share
 from anon_platform.evaluation.fidelity import discriminator_auc
 
 MIN_PAIRS = 3  # autocorrelation needs at least this many (previous, current) pairs
@@ -405,6 +406,30 @@ def history_features(
     return features.drop(parent).to_pandas()
 
 
+def _feature_frames(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+) -> tuple[list[pd.DataFrame], list[ColumnSchema]]:
+    """`history_features` of the three sides (categories: train's most common), and their
+    columns as float schema columns."""
+    categories = {
+        c: train[c].cast(pl.String).drop_nulls().value_counts(sort=True)[c]
+        .head(TOP_CATEGORIES).to_list()
+        for c in categorical
+    }  # fmt: skip
+    sides = [
+        history_features(f, parent, order_by, numeric, categories)
+        for f in (train, holdout, synthetic)
+    ]
+    columns = [ColumnSchema(name=n, type=ColumnType.FLOAT, role=Role.ATTRIBUTE) for n in sides[0]]
+    return sides, columns
+
+
 def history_discriminator(
     train: pl.DataFrame,
     holdout: pl.DataFrame,
@@ -420,15 +445,32 @@ def history_discriminator(
     """The fidelity discriminator (fidelity.py) on `history_features`, one row per parent:
     `sequence_discriminator_auc` of telling synthetic parents' histories from training ones,
     its reference (holdout parents' histories told from training ones) and band."""
-    categories = {
-        c: train[c].cast(pl.String).drop_nulls().value_counts(sort=True)[c]
-        .head(TOP_CATEGORIES).to_list()
-        for c in categorical
-    }  # fmt: skip
-    sides = [
-        history_features(f, parent, order_by, numeric, categories)
-        for f in (train, holdout, synthetic)
-    ]
-    columns = [ColumnSchema(name=n, type=ColumnType.FLOAT, role=Role.ATTRIBUTE) for n in sides[0]]
+    sides, columns = _feature_frames(
+        train, holdout, synthetic, parent, order_by, numeric, categorical
+    )
     scores = discriminator_auc(sides[0], sides[1], sides[2], columns, max_parents, seed)
     return {f"sequence_{k}": v for k, v in scores.items()}
+
+
+def history_dcr_share(
+    train: pl.DataFrame,
+    holdout: pl.DataFrame,
+    synthetic: pl.DataFrame,
+    *,
+    parent: str,
+    order_by: str,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    seed: int = 0,
+    max_parents: int = 2000,
+) -> dict[str, float]:
+    """The DCR share (distance.py) with the parent's whole history as the unit: share of
+    synthetic parents whose `history_features` lie closer to a training parent's than to a
+    holdout parent's (0.5: no closer to the training people than to unseen ones), with its
+    permutation p-value and band, as `history_dcr_share*`."""
+    sides, columns = _feature_frames(
+        train, holdout, synthetic, parent, order_by, numeric, categorical
+    )
+    scores = dcr_share(sides[0], sides[1], sides[2], columns, max_parents, seed)
+    keys = ("dcr_share", "dcr_share_p_value", "dcr_share_reference", "dcr_share_band")
+    return {f"history_{k}": float(scores[k]) for k in keys}

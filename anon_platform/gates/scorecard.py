@@ -43,6 +43,7 @@ ALWAYS_GATED = (
 SIGNIFICANCE = {
     "identical_match_p_value": 0.0,
     "history_match_p_value": 0.0,
+    "history_dcr_share_p_value": 0.0,
     "dcr_share_p_value": 0.0,
     "dcr_tail_ratio_upper": -math.inf,
     "nndr_tail_ratio_upper": -math.inf,
@@ -219,6 +220,16 @@ def scorecard_rules(
                 ),
                 _get(card, "history_match_reference"),
                 _get(card, "history_match_band"),
+            )
+        )
+    if "history_dcr_share" in scorecard:
+        rules.append(
+            bound(
+                "history_dcr_share",
+                t.dcr_share_max,
+                "history_dcr_share <= dcr_share_max or not significantly above 0.5",
+                unless=f"history_dcr_share_p_value < {t.dcr_share_alpha!r}",
+                **shown("history_dcr_share"),
             )
         )
     rules += [

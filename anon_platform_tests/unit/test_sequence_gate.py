@@ -122,7 +122,7 @@ def _report(case: str, split: tuple):
 
 def _sequence_rules(case: str, split: tuple) -> dict[str, bool]:
     result = check_scorecard(_report(case, split).scorecard, Thresholds())
-    names = ("sequence_", "history_match")
+    names = ("sequence_", "history_")
     return {e.name.split(" ")[0]: e.passed for e in result.expectations if e.name.startswith(names)}
 
 
@@ -140,7 +140,7 @@ def test_a_sequence_table_report_carries_every_sequence_metric_with_its_referenc
 def test_unseen_real_histories_pass_every_sequence_rule(split) -> None:
     rules = _sequence_rules("unseen", split)
     gated = {m.name for m in SEQUENCE_METRICS if m.gated}
-    assert set(rules) == gated | {"history_match_share"}
+    assert set(rules) == gated | {"history_match_share", "history_dcr_share"}
     assert all(rules.values()), rules
 
 
@@ -195,3 +195,17 @@ def test_the_history_discriminator_tells_a_bag_of_rows_from_real_histories(split
     assert real["_reference"] == bag["_reference"]
     assert real[""] < real["_reference"] + real["_band"] + 0.05
     assert bag[""] > bag["_reference"] + bag["_band"] + 0.1
+
+
+def test_histories_near_copied_from_train_fail_the_history_dcr_rule(split) -> None:
+    train, holdout, _ = split
+    # every training person's history, each wage nudged so no history is an exact copy
+    records = train["records"].with_columns(pl.col("lwage") + 1e-6)
+    near_copies = {**train, "records": records}
+    report = evaluate_dataset(SCHEMA, train, holdout, near_copies, settings=SETTINGS, seed=0)
+    card = report.scorecard
+    assert card["history_match_share"] == 0.0
+    assert card["history_dcr_share"] > 0.6 and card["history_dcr_share_p_value"] < 0.01
+    result = check_scorecard(card, Thresholds())
+    rule = next(e for e in result.expectations if e.name.startswith("history_dcr_share"))
+    assert not rule.passed
