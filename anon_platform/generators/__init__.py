@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "ctgan": "anon_platform.generators.sdv_backends:CTGANGenerator",
     "tvae": "anon_platform.generators.sdv_backends:TVAEGenerator",
     "hma": "anon_platform.generators.hma:HMAGenerator",
+    "par": "anon_platform.generators.par:PARGenerator",
     "clustmix": "anon_platform.generators.clustmix:ClustMixGenerator",
 }
 

@@ -14,6 +14,7 @@ from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchem
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
 from anon_platform.errors import CatalogError, GeneratorError
 from anon_platform.evaluation.sequences import lag1_autocorrelation, sequence_fidelity
+from anon_platform.generators import generator_class as load_generator_class
 from anon_platform.generators import load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
 
@@ -319,3 +320,30 @@ def test_context_rows_the_model_cannot_take_are_refused_with_the_place(histories
     _, model = histories
     with pytest.raises(GeneratorError, match=message):
         model.sample_for_parents(edit(_segment(12)))
+
+
+# --- SDV's PAR as the `par` backend ------------------------------------------------------------
+
+
+def test_par_writes_histories_that_point_at_its_own_parents(wages) -> None:
+    schema, tables = wages
+    persons = tables["persons"].head(40)
+    records = tables["records"].filter(pl.col("person_id").is_in(persons["person_id"].implode()))
+    model = load_generator_class("par")(schema, {"epochs": 1}, 0)
+    model.fit({"persons": persons, "records": records})
+    out = model.sample(12)
+    assert out["persons"]["person_id"].to_list() == list(range(1, 13))
+    assert out["persons"].columns == [c.name for c in schema.table("persons").columns]
+    assert out["records"]["person_id"].is_in(range(1, 13)).all()
+    assert out["records"]["record_id"].n_unique() == out["records"].height
+    assert set(out["records"]["union"].to_list()) <= set(records["union"].to_list())
+
+
+def test_par_refuses_a_dataset_without_a_declared_sequence(wages) -> None:
+    schema, _ = wages
+    persons, records = schema.tables
+    plain = DatasetSchema(
+        name="plain", tables=(persons, records.model_copy(update={"sequence": None}))
+    )
+    with pytest.raises(GeneratorError, match=r"one child table declared a sequence"):
+        load_generator_class("par")(plain, {}, 0).check_schema()
