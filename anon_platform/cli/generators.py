@@ -549,11 +549,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     parents = _context_rows(args, model)
     conditions = _typed_conditions(model, args.where) if args.where else None
     rows = args.n if parents is None else parents.height
+    asked = f"-n {rows:,}" if parents is None else f"--context's {rows:,} rows"
     plan = plan_shards(rows, args.shard_rows, model.sample_seed(args.seed))
     if args.workers > plan.count:
         raise GeneratorError(
-            f"--workers {args.workers}: {rows:,} root rows in shards of --shard-rows "
-            f"{args.shard_rows:,} make {plan.count} shard(s); use at most {plan.count} "
+            f"--workers {args.workers}: {asked} in shards of --shard-rows "
+            f"{args.shard_rows:,} makes {plan.count} shard(s); use at most {plan.count} "
             "worker(s), or a smaller --shard-rows"
         )
     shards = plan.for_worker(args.worker, args.workers)
