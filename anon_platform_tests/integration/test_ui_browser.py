@@ -117,10 +117,19 @@ def finished(port: int, run_id: str) -> str | None:
     return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
 
+def releasable_bag_of_transactions(plan: dict) -> None:
+    """releasable_demo with the transactions not declared a sequence: this test pictures the UI
+    of a gaussian_copula release, and gaussian_copula writes a customer's transactions as a bag,
+    which the sequence rules rightly refuse (they are tested in unit/test_sequence_gate.py)."""
+    releasable_demo(plan)
+    for table in plan["datasets"][0]["tables"]:
+        table.pop("sequence", None)
+
+
 def test_the_ui_shows_the_lineage_from_raw_to_release_and_the_release_gates(
     make_project, browser: webdriver.Chrome, tmp_path: Path
 ) -> None:
-    project = make_project(customers=DEMO_CUSTOMERS, releases=releasable_demo)
+    project = make_project(customers=DEMO_CUSTOMERS, releases=releasable_bag_of_transactions)
     ARTIFACTS.mkdir(exist_ok=True)
     with running_instance(project, tmp_path) as (port, _):
         deadline = time.time() + DEADLINE_S
