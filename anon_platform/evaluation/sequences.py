@@ -28,12 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import polars as pl
-from scipy.stats import fisher_exact, ks_2samp
+from scipy.stats import ks_2samp
 
 from anon_platform.catalog.schema import ColumnSchema
 from anon_platform.catalog.specs import ColumnType, Role
 from anon_platform.evaluation.distance import dcr_share
 from anon_platform.evaluation.fidelity import discriminator_auc
+from anon_platform.evaluation.privacy import identical_match_share
 
 MIN_PAIRS = 3  # autocorrelation needs at least this many (previous, current) pairs
 BAND_RESAMPLES = 30  # bootstrap resamples of whole histories for the scorecard's bands
@@ -335,30 +336,15 @@ def history_match_share(
     reference), with the band of the difference and the one-sided Fisher p-value of 'synthetic
     histories copy training histories more often than unseen ones do': the identical-match
     rule with the parent and its history as the privacy unit."""
-    known = history_signatures(train, parent, order_by, columns)["signature"].implode()
-    hits = {}
-    sizes = {}
-    for side, frame in (("synthetic", synthetic), ("holdout", holdout)):
-        signatures = history_signatures(frame, parent, order_by, columns)["signature"]
-        hits[side], sizes[side] = int(signatures.is_in(known).sum()), signatures.len()
-    table = [
-        [hits["synthetic"], sizes["synthetic"] - hits["synthetic"]],
-        [hits["holdout"], sizes["holdout"] - hits["holdout"]],
-    ]
-    share = hits["synthetic"] / max(sizes["synthetic"], 1)
-    reference = hits["holdout"] / max(sizes["holdout"], 1)
-    band = BAND_Z * float(
-        np.sqrt(
-            share * (1 - share) / max(sizes["synthetic"], 1)
-            + reference * (1 - reference) / max(sizes["holdout"], 1)
-        )
+    signature = [ColumnSchema(name="signature", type=ColumnType.INTEGER, role=Role.ATTRIBUTE)]
+
+    def signatures(frame: pl.DataFrame) -> pd.DataFrame:
+        return history_signatures(frame, parent, order_by, columns).select("signature").to_pandas()
+
+    scores = identical_match_share(
+        signatures(train), signatures(holdout), signatures(synthetic), signature
     )
-    return {
-        "history_match_share": share,
-        "history_match_reference": reference,
-        "history_match_band": band,
-        "history_match_p_value": float(fisher_exact(table, alternative="greater").pvalue),
-    }
+    return {k.replace("identical_match", "history_match"): v for k, v in scores.items()}
 
 
 TOP_CATEGORIES = 5  # per categorical column, the training's most common categories get a share
