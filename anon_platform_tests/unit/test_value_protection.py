@@ -1,6 +1,7 @@
 """One value protection for every backend: a category held by fewer than `rare_category_k`
-training rows and a number outside the [quantile_low, quantile_high] training range are never
-emitted, by the SDV backends as by `autoregressive`, with the same model-card record."""
+training rows, and a number beyond which fewer than k training rows lie (or outside the
+[quantile_low, quantile_high] training quantiles when set), are never emitted, by the SDV
+backends as by `autoregressive`, with the same model-card record."""
 
 from __future__ import annotations
 
@@ -58,9 +59,11 @@ def rare_occupations(frame: pl.DataFrame, k: int) -> list[str]:
     return counts.filter(pl.col("count") < k)["occupation"].to_list()
 
 
-def quantile_range(series: pl.Series, low: float, high: float) -> tuple[float, float]:
+def protected_bounds(series: pl.Series, k: int = 20) -> tuple[float, float]:
+    """The k-th smallest and the k-th largest training value: at least k rows lie at or
+    beyond each."""
     values = series.drop_nulls().to_physical().cast(pl.Float64).sort().to_numpy()
-    return tuple(np.quantile(values, [low, high], method="lower"))  # type: ignore[return-value]
+    return float(values[k - 1]), float(values[-k])
 
 
 # --- the guard itself -----------------------------------------------------------------------
@@ -78,11 +81,24 @@ def test_the_guard_replaces_rare_and_unique_categories_and_out_of_range_numbers(
     assert rare, "the demo customers have occupations held by fewer than 20 people"
     assert not copied["occupation"].is_in(rare).any()
     for column in ("income", "date_of_birth"):
-        low, high = quantile_range(train[column], params.quantile_low, params.quantile_high)
+        low, high = protected_bounds(train[column], params.rare_category_k)
         values = copied[column].drop_nulls().to_physical().cast(pl.Float64)
         assert values.min() >= low and values.max() <= high
         inside = train[column].to_physical().cast(pl.Float64).is_between(low, high)
         assert (copied[column].filter(inside) == train[column].filter(inside)).all()
+
+
+def test_the_guard_replaces_a_number_beyond_an_end_by_one_near_that_end() -> None:
+    train = people()
+    guard = fit_value_guard(schema_of(train).root, train, ProtectionParams())
+    low, high = protected_bounds(train["income"])
+    copied = guard.apply(train, seed=3)
+    incomes, replaced = train["income"], copied["income"]
+    above, below = incomes > high, incomes < low
+    inside = replaced.filter(incomes.is_between(low, high))
+    # as many in-range values nearest each end as crossed it are the pool of replacements
+    assert replaced.filter(above).min() >= inside.sort(descending=True)[int(above.sum()) - 1]
+    assert replaced.filter(below).max() <= inside.sort()[int(below.sum()) - 1]
 
 
 def test_the_guard_keeps_nulls_and_frequent_categories() -> None:
@@ -115,12 +131,13 @@ def test_sdv_backends_never_emit_rare_categories_or_out_of_range_values(backend:
     assert not synthetic["account_ref"].is_in(train["account_ref"].implode()).any()
     assert not synthetic["occupation"].is_in(rare_occupations(train, 20)).any()
     for column in ("income", "date_of_birth"):
-        low, high = quantile_range(train[column], 0.005, 0.995)
+        low, high = protected_bounds(train[column])
         values = synthetic[column].drop_nulls().to_physical().cast(pl.Float64)
         assert values.min() >= low and values.max() <= high
     record = model.card.value_protection
     assert record["rare_category_k"] == 20
-    assert record["numeric_range_quantiles"] == [0.005, 0.995]
+    assert record["numeric_range_quantiles"] == [0.0, 1.0]
+    assert record["numeric_range_rows_beyond_each_end"] == 20
     assert record["numeric_values_outside_range"] == "never emitted"
 
 
@@ -136,7 +153,12 @@ def test_every_backend_records_the_same_value_protection_settings() -> None:
         model.fit({"people": train})
         records[backend] = model.card.value_protection
     assert generator_class("autoregressive") is AutoregressiveGenerator
-    common = ("rare_category_k", "numeric_range_quantiles", "numeric_values_outside_range")
+    common = (
+        "rare_category_k",
+        "numeric_range_quantiles",
+        "numeric_range_rows_beyond_each_end",
+        "numeric_values_outside_range",
+    )
     for key in common:
         assert records["gaussian_copula"][key] == records["autoregressive"][key]
     assert records["gaussian_copula"]["rare_category_k"] == 30
@@ -151,7 +173,7 @@ def test_a_multi_table_model_protects_every_table(tmp_path: Path) -> None:
     assert main(train) == 0
     assert main(["generate", str(out), "-n", "100", "--out", str(tmp_path / "syn")]) == 0
     synthetic = pl.read_csv(tmp_path / "syn" / "transactions.csv", try_parse_dates=True)
-    low, high = quantile_range(transactions["amount"], 0.005, 0.995)
+    low, high = protected_bounds(transactions["amount"])
     assert synthetic["amount"].min() >= low and synthetic["amount"].max() <= high
     syn_customers = pl.read_csv(tmp_path / "syn" / "customers.csv", try_parse_dates=True)
     rare = rare_occupations(customers, 20)
@@ -186,3 +208,17 @@ def test_cli_gaussian_copula_no_longer_emits_a_column_of_one_token_per_person(
     assert not emitted.is_in(train["account_ref"].implode()).any()
     card = read_json(model / "model.json")
     assert card["value_protection"]["rare_category_k"] == 20
+
+
+def test_the_numeric_range_keeps_k_training_rows_beyond_each_end_and_honours_quantiles() -> None:
+    from anon_platform.generators.protection import protected_range
+
+    # 100 values 0..99 and two outliers: the range ends at the 20th value from each end
+    numbers = np.r_[np.arange(100.0), [-1e6, 1e6]]
+    assert protected_range(numbers, 20, 0.0, 1.0) == (18.0, 81.0)
+    # a value shared by many rows at the edge stays inside (Honolulu's distance on flights)
+    shared_edge = np.r_[np.arange(100.0), np.full(30, 500.0)]
+    assert protected_range(shared_edge, 20, 0.0, 1.0)[1] == 500.0
+    # quantiles narrow it further; fewer than 2k values leave only the median
+    assert protected_range(numbers, 20, 0.25, 0.75) == (24.0, 74.0)
+    assert protected_range(np.arange(30.0), 20, 0.0, 1.0) == (14.0, 14.0)

@@ -9,8 +9,9 @@ null. Value protection, and why it holds:
   or as a placeholder when a column has no frequent category. The emitted domain is therefore
   exactly the set of categories with at least `k` rows (proof: `decode` only indexes
   `categories`, which holds nothing else).
-- A numeric value outside the [low, high] training quantiles is never emitted: values are
-  clipped into the range before binning, every bin lies inside the range, and decoded values
+- A numeric value outside the protected [low, high] range (`protection.protected_range`: at
+  least k training rows at or beyond each end) is never emitted: values are clipped into the
+  range before binning, every bin lies inside the range, and decoded values
   are drawn inside their bin (proof: each draw is an exact value of the bin, or
   lo + u (hi - lo) with u in [0, 1], and low <= lo <= hi <= high).
 - Inside a bin (`value_mode`):
@@ -35,7 +36,7 @@ import polars as pl
 from anon_platform.catalog.schema import ColumnSchema
 from anon_platform.catalog.specs import ColumnType
 from anon_platform.errors import GeneratorError
-from anon_platform.generators.protection import RARE_PLACEHOLDER
+from anon_platform.generators.protection import RARE_PLACEHOLDER, protected_range
 from anon_platform.sources.readers import POLARS_TYPES
 
 ValueMode = Literal["frequent_values", "uniform", "training_values"]
@@ -307,7 +308,9 @@ def fit_numeric(column: ColumnSchema, series: pl.Series, rules: Protection) -> N
     has_null = present.size < numbers.size
     if present.size == 0:
         return NumericCodec(column.name, column.type, 0.0, 0.0, has_null, [], rules.value_mode)
-    low, high = np.quantile(present, [rules.quantile_low, rules.quantile_high], method="lower")
+    low, high = protected_range(
+        present, rules.rare_category_k, rules.quantile_low, rules.quantile_high
+    )
     inside = present[(present >= low) & (present <= high)]
     values, counts = np.unique(inside, return_counts=True)
     k = rules.rare_category_k

@@ -96,17 +96,64 @@ class OrderedMADE(nn.Module):
             self.hidden(codes, input_mask, summary), self.head.weight * output_mask, self.head.bias
         )
 
-    def column_logits(
+    @torch.no_grad()
+    def draw(
         self,
+        context: torch.Tensor,
         codes: torch.Tensor,
-        masks: tuple[torch.Tensor, torch.Tensor],
-        column: int,
+        given: torch.Tensor,
+        ranks: torch.Tensor,
+        generator: torch.Generator | None = None,
         summary: torch.Tensor | None = None,
+        bias: dict[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Logits of one column only (what sampling needs; the head is most of the work)."""
-        start, stop = self.output_offsets[column], self.output_offsets[column + 1]
-        weight = self.head.weight[start:stop] * masks[1][start:stop]
-        return F.linear(self.hidden(codes, masks[0], summary), weight, self.head.bias[start:stop])
+        """`codes` (rows x columns) with every column not `given` drawn in the order `ranks`,
+        each from its logits given the columns before it (plus `bias[column]`, rows x its
+        codes, where given).
+
+        The same draws as computing each column's logits from scratch, for less: the first
+        layer's pre-activation is kept and gains one column's input as it is drawn, and the
+        deeper layers and the head compute only the hidden units the column's output may read
+        (degree below its rank; they read only units of lower degree). On flights (18
+        columns) sampling took a third of the time of the from-scratch pass.
+        """
+        input_mask, output_mask = self.masks(ranks)
+        known = torch.cat(
+            [torch.ones(self.n_context, dtype=torch.bool, device=given.device), given]
+        )
+        inputs = self.embedding(torch.cat([context, codes], dim=1) + self.input_offsets)
+        inputs = (inputs * known[None, :, None]).flatten(1)
+        if self.summary_size:
+            assert summary is not None, "this network reads a summary vector per row"
+            inputs = torch.cat([inputs, summary], dim=1)
+        # hidden units sorted by degree: those a column may read are then a prefix
+        order = torch.argsort(self.hidden_degrees, stable=True)
+        below = torch.searchsorted(self.hidden_degrees[order], ranks).tolist()
+        first = (self.layers[0].weight * input_mask)[order]
+        pre = F.linear(inputs, first, self.layers[0].bias[order])
+        deeper = [
+            ((layer.weight * self.hidden_mask)[order][:, order], layer.bias[order])
+            for layer in self.layers[1:]
+        ]
+        head = (self.head.weight * output_mask)[:, order]
+        e = self.embedding_size
+        for column in torch.argsort(ranks).tolist():
+            if bool(given[column]):
+                continue
+            units = below[column]
+            hidden = F.silu(pre[:, :units])
+            for weight, layer_bias in deeper:
+                hidden = F.silu(F.linear(hidden, weight[:units, :units], layer_bias[:units]))
+            start, stop = self.output_offsets[column], self.output_offsets[column + 1]
+            logits = F.linear(hidden, head[start:stop, :units], self.head.bias[start:stop])
+            if bias is not None and column in bias:
+                logits = logits + bias[column]
+            drawn = draw_from(torch.softmax(logits.float(), dim=1), generator)
+            codes[:, column] = drawn
+            j = self.n_context + column
+            embedded = self.embedding(drawn + self.input_offsets[j])
+            pre.addmm_(embedded, first[:, j * e : (j + 1) * e].T)
+        return codes
 
     def loss(
         self, codes: torch.Tensor, ranks: torch.Tensor, summary: torch.Tensor | None = None
@@ -117,11 +164,13 @@ class OrderedMADE(nn.Module):
     def cross_entropy(self, logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy per column of `logits` (every column's) against the rows' codes."""
         columns = codes[:, self.n_context :]
-        total = logits.new_zeros(())
-        for j in range(len(self.cardinalities)):
-            start, stop = self.output_offsets[j], self.output_offsets[j + 1]
-            total = total + F.cross_entropy(logits[:, start:stop], columns[:, j])
-        return total / len(self.cardinalities)
+        # torch.split, not slices: a slice's backward fills a zero tensor of the whole logits
+        # per column (38 % of a training step on flights)
+        pieces = torch.split(logits, self.cardinalities, dim=1)
+        total = sum(
+            F.cross_entropy(piece, columns[:, j], reduction="sum") for j, piece in enumerate(pieces)
+        )
+        return total / (len(self.cardinalities) * len(columns))
 
 
 class SequenceMADE(nn.Module):
@@ -283,25 +332,26 @@ class SequenceMADE(nn.Module):
         two_before = summary[:, self.history_size + 2 * m + k, None]
         return bias + self.level[k][grid - mean[:, None]] * two_before
 
-    def masks(self, ranks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network's masks for an order (OrderedMADE.masks)."""
-        return self.made.masks(ranks)
-
-    def column_logits(
+    @torch.no_grad()
+    def draw(
         self,
+        context: torch.Tensor,
         codes: torch.Tensor,
-        masks: tuple[torch.Tensor, torch.Tensor],
-        column: int,
+        given: torch.Tensor,
+        ranks: torch.Tensor,
+        generator: torch.Generator | None = None,
         summary: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits of one column of rows (context first) given their summaries."""
+        """OrderedMADE.draw for rows of sequences given their summaries, each numeric column's
+        logits with its distance curves added."""
         assert summary is not None, "a sequence network reads a summary per row"
-        logits = self.made.column_logits(codes, masks, column, summary)
+        previous = self._previous_bins(context)
+        bias = {}
         for k, (j, first, bins) in enumerate(self.numeric):
-            if j == column:
-                bias = self._distance_bias(self._previous_bins(codes), summary, k)
-                return logits + F.pad(bias, (first, logits.shape[1] - first - bins))
-        return logits
+            width = self.made.cardinalities[j]
+            curve = self._distance_bias(previous, summary, k)
+            bias[j] = F.pad(curve, (first, width - first - bins))
+        return self.made.draw(context, codes, given, ranks, generator, summary, bias)
 
     def loss(self, batch: tuple[torch.Tensor, torch.Tensor], ranks: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy per column of the rows of padded sequences (codes, and a mask of
@@ -320,6 +370,16 @@ class SequenceMADE(nn.Module):
             done = start + bins
         pieces.append(logits[:, done:])
         return self.made.cross_entropy(torch.cat(pieces, dim=1), rows)
+
+
+def draw_from(probabilities: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One index per row of `probabilities` (rows x categories, rows summing to 1), drawn with
+    those probabilities by inverting the cumulative sum at one uniform per row: torch.multinomial
+    draws one exponential per category and row, which was 41 % of flights' sampling time."""
+    cumulative = probabilities.cumsum(dim=1)
+    uniform = torch.rand((len(probabilities), 1), generator=generator, device=probabilities.device)
+    drawn = torch.searchsorted(cumulative, uniform * cumulative[:, -1:], right=True)
+    return drawn.squeeze(1).clamp(max=probabilities.shape[1] - 1)
 
 
 def ranks_with_first(first: torch.Tensor) -> torch.Tensor:
@@ -359,16 +419,9 @@ def sample_codes(
     fixed follows from the context (a sequence's helper columns from the row's position).
     """
     given = (fixed[0] >= 0) if len(fixed) else torch.zeros(fixed.shape[1], dtype=torch.bool)
+    given = given.to(fixed.device)
     if canonical:
         ranks = torch.arange(1, fixed.shape[1] + 1, device=fixed.device)
     else:
         ranks = ranks_with_first(given)
-    masks = net.masks(ranks)
-    codes = fixed.clamp(min=0)
-    for column in torch.argsort(ranks).tolist():
-        if bool(given[column]):
-            continue
-        logits = net.column_logits(torch.cat([context, codes], dim=1), masks, column, summary)
-        probabilities = torch.softmax(logits.float(), dim=1)
-        codes[:, column] = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
-    return codes
+    return net.draw(context, fixed.clamp(min=0), given, ranks, generator, summary)

@@ -141,7 +141,8 @@ def train(
     `groups` (a child table's parent row per row) makes the validation split one of whole
     parents (`validation_split`); a SequenceMADE needs them (its rows grouped by parent, in
     order) and is trained on whole sequences. Stops after `patience` epochs without a better
-    validation loss, after `max_epochs`, or once `max_training_seconds` have passed.
+    validation loss, after `max_epochs`, or before an epoch that would end after
+    `max_training_seconds` (judged by the last epoch's time).
     """
     net.to(plan.device)
     n_columns = len(net.cardinalities)
@@ -209,9 +210,11 @@ def train(
             best_loss, best_state, stale = valid_loss, copy.deepcopy(net.state_dict()), 0
         else:
             stale += 1
+        # stop before an epoch that would end past the budget (epochs take about as long as
+        # the last one): the budget is kept, not overrun by up to one epoch
         out_of_time = (
             plan.max_training_seconds is not None
-            and time.perf_counter() - started > plan.max_training_seconds
+            and time.perf_counter() - started + elapsed > plan.max_training_seconds
         )
         if stale >= plan.patience or out_of_time:
             break

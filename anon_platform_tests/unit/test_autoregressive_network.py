@@ -1,0 +1,108 @@
+"""The masked network's sampling: the fast column-by-column draw is the plain MADE draw."""
+
+from __future__ import annotations
+
+import torch
+
+from anon_platform.generators.autoregressive.network import (
+    OrderedMADE,
+    SequenceMADE,
+    draw_from,
+    ranks_with_first,
+)
+
+CONTEXT = [3, 5]
+COLUMNS = [4, 7, 2, 9, 6]
+
+
+def reference_draw(
+    net: OrderedMADE | SequenceMADE,
+    context: torch.Tensor,
+    codes: torch.Tensor,
+    given: torch.Tensor,
+    ranks: torch.Tensor,
+    generator: torch.Generator,
+    summary: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Every column drawn from a full forward pass over the codes drawn so far."""
+    made = net.made if isinstance(net, SequenceMADE) else net
+    for column in torch.argsort(ranks).tolist():
+        if bool(given[column]):
+            continue
+        rows = torch.cat([context, codes], dim=1)
+        if isinstance(net, SequenceMADE):
+            logits = made(rows, ranks, summary)
+            previous = net._previous_bins(rows)
+            for k, (j, first, bins) in enumerate(net.numeric):
+                if j == column:
+                    start = made.output_offsets[j] + first
+                    bias = net._distance_bias(previous, summary, k)
+                    logits[:, start : start + bins] += bias
+        else:
+            logits = made(rows, ranks)
+        start, stop = made.output_offsets[column], made.output_offsets[column + 1]
+        codes[:, column] = draw_from(torch.softmax(logits[:, start:stop], dim=1), generator)
+    return codes
+
+
+def random_inputs(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    context = torch.stack(
+        [torch.randint(0, c, (rows,), generator=generator) for c in CONTEXT], dim=1
+    )
+    codes = torch.stack([torch.randint(0, c, (rows,), generator=generator) for c in COLUMNS], dim=1)
+    return context, codes
+
+
+def perturbed(net: torch.nn.Module) -> torch.nn.Module:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for weight in net.parameters():
+            weight.add_(torch.randn_like(weight) * 0.5)
+    return net.eval()
+
+
+def test_the_fast_draw_equals_drawing_each_column_from_a_full_pass() -> None:
+    torch.manual_seed(1)
+    net = perturbed(OrderedMADE(CONTEXT, COLUMNS, hidden_size=32, layers=3, embedding_size=4))
+    context, codes = random_inputs(200, 2)
+    given = torch.tensor([False, True, False, False, True])
+    for ranks in (torch.arange(1, len(COLUMNS) + 1), ranks_with_first(given)):
+        fast = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(3))
+        slow = reference_draw(
+            net, context, codes.clone(), given, ranks, torch.Generator().manual_seed(3)
+        )
+        assert torch.equal(fast, slow)
+        assert torch.equal(fast[:, given], codes[:, given])
+
+
+def test_the_sequence_network_draw_adds_its_distance_curves() -> None:
+    torch.manual_seed(4)
+    # the context is a parent column, then the previous row's codes (numeric columns 1 and 3)
+    context_cards = [3, *COLUMNS]
+    net = SequenceMADE(
+        context_cards, COLUMNS, 32, 2, 4, 0, (1, 1 + len(COLUMNS)),
+        [None, (0, 7), None, (1, 8), None],
+    )  # fmt: skip
+    net = perturbed(net)
+    generator = torch.Generator().manual_seed(5)
+    context = torch.stack(
+        [torch.randint(0, c, (150,), generator=generator) for c in context_cards], dim=1
+    )
+    summary = torch.rand(150, net.summary_size, generator=generator) - 0.5
+    codes = torch.zeros(150, len(COLUMNS), dtype=torch.long)
+    given = torch.zeros(len(COLUMNS), dtype=torch.bool)
+    ranks = torch.arange(1, len(COLUMNS) + 1)
+    fast = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(6), summary)
+    slow = reference_draw(
+        net, context, codes.clone(), given, ranks, torch.Generator().manual_seed(6), summary
+    )
+    assert torch.equal(fast, slow)
+
+
+def test_draws_follow_the_probabilities_and_never_pick_an_impossible_code() -> None:
+    probabilities = torch.tensor([[0.0, 0.2, 0.0, 0.5, 0.3]]).repeat(40_000, 1)
+    drawn = draw_from(probabilities, torch.Generator().manual_seed(7))
+    shares = torch.bincount(drawn, minlength=5).float() / len(drawn)
+    assert shares[0] == 0 and shares[2] == 0
+    assert torch.allclose(shares, probabilities[0], atol=0.01)
