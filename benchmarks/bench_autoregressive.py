@@ -523,7 +523,7 @@ def main() -> None:
     parser.add_argument(
         "--params", default="{}", help="JSON parameters for autoregressive (and holdout_clipped)"
     )
-    parser.add_argument("--flights-params", default='{"max_training_seconds": 120}')
+    parser.add_argument("--flights-params", default='{"max_training_seconds": 100}')
     parser.add_argument("--argn-python", default=ARGN_PYTHON, help="mostlyai-engine's python")
     parser.add_argument("--argn-minutes", type=float, default=10.0, help="max_training_time")
     parser.add_argument("--skip", default="flights:tvae", help="table:generator pairs to skip")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from anon_platform.generators.autoregressive import network
 from anon_platform.generators.autoregressive.network import (
     OrderedMADE,
     SequenceMADE,
@@ -74,6 +76,20 @@ def test_the_fast_draw_equals_drawing_each_column_from_a_full_pass() -> None:
         )
         assert torch.equal(fast, slow)
         assert torch.equal(fast[:, given], codes[:, given])
+
+
+def test_drawing_a_wide_column_in_blocks_of_rows_changes_no_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    torch.manual_seed(2)
+    net = perturbed(OrderedMADE(CONTEXT, COLUMNS, hidden_size=32, layers=2, embedding_size=4))
+    context, codes = random_inputs(300, 8)
+    given = torch.zeros(len(COLUMNS), dtype=torch.bool)
+    ranks = torch.arange(1, len(COLUMNS) + 1)
+    whole = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(9))
+    monkeypatch.setattr(network, "DRAW_LOGITS", 50)  # blocks of 5-25 rows
+    blocks = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(9))
+    assert torch.equal(whole, blocks)
 
 
 def test_the_sequence_network_draw_adds_its_distance_curves() -> None:
