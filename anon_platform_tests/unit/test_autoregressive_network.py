@@ -34,11 +34,11 @@ def reference_draw(
         rows = torch.cat([context, codes], dim=1)
         if isinstance(net, SequenceMADE):
             logits = made(rows, ranks, summary)
-            previous = net._previous_bins(rows)
+            previous, tilts = net._previous_bins(rows), net._tilts(rows)
             for k, (j, first, bins) in enumerate(net.numeric):
                 if j == column:
                     start = made.output_offsets[j] + first
-                    bias = net._distance_bias(previous, summary, k)
+                    bias = net._distance_bias(previous, summary, tilts, k)
                     logits[:, start : start + bins] += bias
         else:
             logits = made(rows, ranks)
@@ -66,7 +66,8 @@ def perturbed(net: torch.nn.Module) -> torch.nn.Module:
 
 def test_the_fast_draw_equals_drawing_each_column_from_a_full_pass() -> None:
     torch.manual_seed(1)
-    net = perturbed(OrderedMADE(CONTEXT, COLUMNS, hidden_size=32, layers=3, embedding_size=4))
+    net = OrderedMADE(CONTEXT, COLUMNS, 32, 3, 4, context_numeric=[None, (1, 4)])
+    net = perturbed(net)
     context, codes = random_inputs(200, 2)
     given = torch.tensor([False, True, False, False, True])
     for ranks in (torch.arange(1, len(COLUMNS) + 1), ranks_with_first(given)):
@@ -92,18 +93,24 @@ def test_drawing_a_wide_column_in_blocks_of_rows_changes_no_draw(
     assert torch.equal(whole, blocks)
 
 
-def test_the_sequence_network_draw_adds_its_distance_curves() -> None:
-    torch.manual_seed(4)
-    # the context is a parent column, then the previous row's codes (numeric columns 1 and 3)
-    context_cards = [3, *COLUMNS]
-    net = SequenceMADE(
-        context_cards, COLUMNS, 32, 2, 4, 0, (1, 1 + len(COLUMNS)),
-        [None, (0, 7), None, (1, 8), None],
+def sequence_network(context_cards: list[int]) -> SequenceMADE:
+    """A parent's categorical and numeric column (6 bins after a null code), the previous
+    row's codes (numeric columns 1 and 3), its position and rows-remaining buckets."""
+    return SequenceMADE(
+        context_cards, COLUMNS, 32, 2, 4, 0, (2, 2 + len(COLUMNS)),
+        [None, (0, 7), None, (1, 8), None], [None, (1, 6), *[None] * (len(COLUMNS) + 2)],
     )  # fmt: skip
-    net = perturbed(net)
+
+
+SEQUENCE_CONTEXT = [3, 7, *[c + 1 for c in COLUMNS], 16, 16]
+
+
+def test_the_sequence_network_draw_adds_its_distance_curves_and_parent_tilts() -> None:
+    torch.manual_seed(4)
+    net = perturbed(sequence_network(SEQUENCE_CONTEXT))
     generator = torch.Generator().manual_seed(5)
     context = torch.stack(
-        [torch.randint(0, c, (150,), generator=generator) for c in context_cards], dim=1
+        [torch.randint(0, c, (150,), generator=generator) for c in SEQUENCE_CONTEXT], dim=1
     )
     summary = torch.rand(150, net.summary_size, generator=generator) - 0.5
     codes = torch.zeros(150, len(COLUMNS), dtype=torch.long)
@@ -114,6 +121,25 @@ def test_the_sequence_network_draw_adds_its_distance_curves() -> None:
         net, context, codes.clone(), given, ranks, torch.Generator().manual_seed(6), summary
     )
     assert torch.equal(fast, slow)
+
+
+def test_first_rows_start_tilted_the_way_their_numeric_parent_column_moves_them() -> None:
+    generator = torch.Generator().manual_seed(7)
+    rows = 600
+    context = torch.stack(
+        [torch.randint(0, c, (rows,), generator=generator) for c in SEQUENCE_CONTEXT], dim=1
+    )
+    context[:, -2] = 0  # first rows
+    parent_bin = context[:, 1].clamp(min=1) - 1  # 0..5
+    codes = torch.stack([torch.randint(0, c, (rows,), generator=generator) for c in COLUMNS], 1)
+    codes[:, 1] = parent_bin + torch.randint(0, 2, (rows,), generator=generator)  # rises
+    codes[:, 3] = 8 - parent_bin - torch.randint(0, 2, (rows,), generator=generator)  # falls
+    net = sequence_network(SEQUENCE_CONTEXT)
+    net.start_nearby(torch.cat([context, codes], dim=1).numpy(), torch.arange(rows).numpy())
+    first_tilt = net.parent_tilt.detach()[0, :, 0]
+    assert float(first_tilt[0]) > 1.0
+    assert float(first_tilt[1]) < -1.0
+    assert torch.equal(net.parent_tilt[1], torch.zeros_like(net.parent_tilt[1]))
 
 
 def test_draws_follow_the_probabilities_and_never_pick_an_impossible_code() -> None:

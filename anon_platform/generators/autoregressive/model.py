@@ -117,6 +117,9 @@ class TableModel:
     # saved before it existed read the previous row's codes only) with a GRU of this size
     history_network: bool = False
     history_size: int = 0
+    # per context column (first bin, bins) of a numeric parent column, else None: the network
+    # also reads those as ranks (empty for models saved before it did)
+    context_numeric: tuple[tuple[int, int] | None, ...] = ()
 
 
 class AutoregressiveGenerator(Generator):
@@ -169,11 +172,12 @@ class AutoregressiveGenerator(Generator):
             return SequenceMADE(
                 model.context_cardinalities, cardinalities, c.hidden_size, c.layers,
                 c.embedding_size, model.history_size, (end - len(cardinalities), end),
-                [numeric_bins(codec) for codec in model.codecs],
+                [numeric_bins(codec) for codec in model.codecs], list(model.context_numeric),
             )  # fmt: skip
         return OrderedMADE(
-            model.context_cardinalities, cardinalities, c.hidden_size, c.layers, c.embedding_size
-        )
+            model.context_cardinalities, cardinalities, c.hidden_size, c.layers,
+            c.embedding_size, 0, list(model.context_numeric),
+        )  # fmt: skip
 
     # training ------------------------------------------------------------------------------
 
@@ -231,16 +235,16 @@ class AutoregressiveGenerator(Generator):
                     codes[:, :n_context] = context
                 encode_frame(frame, codecs, codes[:, n_context:])
                 codes_of[table.name] = codes[:, n_context:]
-                context_cards = (
-                    []
-                    if context is None
-                    else [c.cardinality for c in self.models[self._parent(table)].codecs]
-                )
+                parent_codecs = [] if context is None else self.models[self._parent(table)].codecs
+                context_cards = [c.cardinality for c in parent_codecs]
                 if sequence is not None:
                     context_cards += history_cardinalities([c.cardinality for c in codecs])
+                context_numeric = [numeric_bins(c) for c in parent_codecs]
+                context_numeric += [None] * (len(context_cards) - len(context_numeric))
                 model = TableModel(
                     table.name, codecs, {}, context_cards, {}, 0, sequence,
                     sequence is not None, self.config.history_size if sequence is not None else 0,
+                    tuple(context_numeric),
                 )  # fmt: skip
                 n_before = len(columns) - len(self._children_of(table))
                 model.children = {

@@ -38,10 +38,22 @@ class OrderedMADE(nn.Module):
         layers: int,
         embedding_size: int,
         summary_size: int = 0,
+        context_numeric: list[tuple[int, int] | None] | None = None,
     ) -> None:
         super().__init__()
         self.n_context = len(context_cardinalities)
         self.summary_size = summary_size
+        # numeric context columns (a parent's income) are also read as their bin's rank: one
+        # embedding per bin alone learnt "more income, larger amounts" only partly from a few
+        # thousand parents (benchmarks/RESULTS.md, Sequences: the parent link)
+        ranked = [(j, *bins) for j, bins in enumerate(context_numeric or []) if bins is not None]
+        for name, values in (
+            ("rank_columns", [j for j, _, _ in ranked]),
+            ("rank_firsts", [first for _, first, _ in ranked]),
+            ("rank_sizes", [size for _, _, size in ranked]),
+        ):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.long))
+        self.dense_size = summary_size + len(ranked)
         self.cardinalities = list(cardinalities)
         n_columns = len(cardinalities)
         every = [*context_cardinalities, *cardinalities]
@@ -50,7 +62,7 @@ class OrderedMADE(nn.Module):
         )
         self.embedding = nn.Embedding(sum(every), embedding_size)
         self.embedding_size = embedding_size
-        widths = [len(every) * embedding_size + summary_size] + [hidden_size] * layers
+        widths = [len(every) * embedding_size + self.dense_size] + [hidden_size] * layers
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.head = nn.Linear(hidden_size, sum(cardinalities))
         self.output_offsets = np.cumsum([0, *cardinalities]).tolist()
@@ -67,8 +79,8 @@ class OrderedMADE(nn.Module):
         """Input and output masks for an order given as each column's rank (1..D)."""
         context = torch.zeros(self.n_context, dtype=torch.long, device=ranks.device)
         input_degrees = torch.cat([context, ranks]).repeat_interleave(self.embedding_size)
-        summary = torch.zeros(self.summary_size, dtype=torch.long, device=ranks.device)
-        input_degrees = torch.cat([input_degrees, summary])
+        dense = torch.zeros(self.dense_size, dtype=torch.long, device=ranks.device)
+        input_degrees = torch.cat([input_degrees, dense])
         input_mask = (self.hidden_degrees[:, None] >= input_degrees[None, :]).float()
         output_mask = (ranks[self.output_columns][:, None] > self.hidden_degrees[None, :]).float()
         return input_mask, output_mask
@@ -78,14 +90,27 @@ class OrderedMADE(nn.Module):
     ) -> torch.Tensor:
         """The last hidden layer for rows of codes (context first, then the summary vector when
         the network has one) under an input mask."""
-        x = self.embedding(codes + self.input_offsets).flatten(1)
-        if self.summary_size:
-            assert summary is not None, "this network reads a summary vector per row"
-            x = torch.cat([x, summary], dim=1)
+        x = self._with_dense(self.embedding(codes + self.input_offsets).flatten(1), codes, summary)
         for i, layer in enumerate(self.layers):
             mask = input_mask if i == 0 else self.hidden_mask
             x = F.silu(F.linear(x, layer.weight * mask, layer.bias))
         return x
+
+    def _with_dense(
+        self, x: torch.Tensor, codes: torch.Tensor, summary: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The first layer's input: embedded codes, then the summary vector, then the ranks
+        (centred on 0; 0 where null) of the numeric context columns' bins."""
+        pieces = [x]
+        if self.summary_size:
+            assert summary is not None, "this network reads a summary vector per row"
+            pieces.append(summary)
+        if len(self.rank_columns):
+            index = codes[:, self.rank_columns] - self.rank_firsts
+            inside = (index >= 0) & (index < self.rank_sizes)
+            ranks = (index.float() + 0.5) / self.rank_sizes - 0.5
+            pieces.append(torch.where(inside, ranks, 0.0).to(x.dtype))
+        return torch.cat(pieces, dim=1) if len(pieces) > 1 else x
 
     def forward(
         self, codes: torch.Tensor, ranks: torch.Tensor, summary: torch.Tensor | None = None
@@ -122,10 +147,7 @@ class OrderedMADE(nn.Module):
             [torch.ones(self.n_context, dtype=torch.bool, device=given.device), given]
         )
         inputs = self.embedding(torch.cat([context, codes], dim=1) + self.input_offsets)
-        inputs = (inputs * known[None, :, None]).flatten(1)
-        if self.summary_size:
-            assert summary is not None, "this network reads a summary vector per row"
-            inputs = torch.cat([inputs, summary], dim=1)
+        inputs = self._with_dense((inputs * known[None, :, None]).flatten(1), context, summary)
         # hidden units sorted by degree: those a column may read are then a prefix
         order = torch.argsort(self.hidden_degrees, stable=True)
         below = torch.searchsorted(self.hidden_degrees[order], ranks).tolist()
@@ -206,6 +228,7 @@ class SequenceMADE(nn.Module):
         history_size: int,
         previous: tuple[int, int],
         numeric_bins: list[tuple[int, int] | None],
+        context_numeric: list[tuple[int, int] | None] | None = None,
     ) -> None:
         super().__init__()
         previous_cardinalities = context_cardinalities[previous[0] : previous[1]]
@@ -219,7 +242,7 @@ class SequenceMADE(nn.Module):
         self.state_size = history_size + 2 * len(self.numeric)
         self.made = OrderedMADE(
             context_cardinalities, cardinalities, hidden_size, layers, embedding_size,
-            self.summary_size,
+            self.summary_size, context_numeric,
         )  # fmt: skip
         for name, values in (
             ("numeric_columns", [previous[0] + j for j, _, _ in self.numeric]),
@@ -244,6 +267,12 @@ class SequenceMADE(nn.Module):
         self.level = nn.ParameterList(
             nn.Parameter(torch.zeros(2 * bins - 1)) for _, _, bins in self.numeric
         )
+        # per numeric column and numeric parent column, how far the parent's rank tilts the
+        # column's bins up (logit + slope x parent rank x bin rank), one slope for a first row
+        # and one for the later ones: a few slopes learn from a few hundred first rows what the
+        # MADE's pattern per bin did not (Males: first wage against schooling 0.01, real 0.26)
+        n_ranked = len(self.made.rank_columns)
+        self.parent_tilt = nn.Parameter(torch.zeros(2, len(self.numeric), n_ranked))
 
     @property
     def cardinalities(self) -> list[int]:
@@ -251,7 +280,7 @@ class SequenceMADE(nn.Module):
 
     def distance_weights(self) -> list[nn.Parameter]:
         """The distance curves (each shared by every row of its column)."""
-        return [*self.nearby, *self.level]
+        return [*self.nearby, *self.level, self.parent_tilt]
 
     @torch.no_grad()
     def start_nearby(self, codes: np.ndarray, rows: np.ndarray) -> None:
@@ -272,6 +301,31 @@ class SequenceMADE(nn.Module):
             ) / len(current)
             weight = np.log((seen + 1.0) / (independent + 1.0))
             self.nearby[k].copy_(torch.from_numpy(weight - weight.mean()).float())
+        self._start_first_tilt(codes, rows)
+
+    @torch.no_grad()
+    def _start_first_tilt(self, codes: np.ndarray, rows: np.ndarray) -> None:
+        """Start the first rows' parent tilts at the least-squares slopes of a column's bin rank
+        on the parent ranks over the residual variance (the tilt that shifts the mean so for
+        small slopes); the later rows' start at 0 (their history already carries the level)."""
+        made = self.made
+        first_rows = rows[np.asarray(codes[rows, self.previous[1]]) == 0]
+        if not len(made.rank_columns) or len(first_rows) < 10:
+            return
+        context = torch.from_numpy(np.asarray(codes[first_rows], dtype=np.int64))
+        index = context[:, made.rank_columns] - made.rank_firsts
+        inside = (index >= 0) & (index < made.rank_sizes)
+        ranks = torch.where(inside, (index.float() + 0.5) / made.rank_sizes - 0.5, 0.0).double()
+        for k, (j, first, bins) in enumerate(self.numeric):
+            current = context[:, made.n_context + j] - first
+            known = (current >= 0) & (current < bins)
+            if int(known.sum()) < 10:
+                continue
+            y = (current[known].double() + 0.5) / bins - 0.5
+            x = torch.cat([ranks[known], torch.ones(int(known.sum()), 1, dtype=torch.double)], 1)
+            solution = torch.linalg.lstsq(x, y[:, None]).solution
+            residual = float((y - (x @ solution)[:, 0]).var())
+            self.parent_tilt[0, k].copy_((solution[:-1, 0] / max(residual, 1e-3)).float())
 
     def _previous_bins(self, context: torch.Tensor) -> torch.Tensor:
         """Per numeric column the previous row's bin, -1 where it holds none (null, start)."""
@@ -320,20 +374,31 @@ class SequenceMADE(nn.Module):
         sums = sums + self._sums(previous)
         return torch.cat([gru_state, sums], dim=-1), self._summary(gru_state, previous, sums)
 
+    def _tilts(self, context: torch.Tensor) -> torch.Tensor:
+        """Per row and numeric column the parent tilt (rows x numeric columns)."""
+        made = self.made
+        index = context[:, made.rank_columns] - made.rank_firsts
+        inside = (index >= 0) & (index < made.rank_sizes)
+        ranks = torch.where(inside, (index.float() + 0.5) / made.rank_sizes - 0.5, 0.0)
+        later = (context[:, self.previous[1]] > 0).long()  # the position bucket
+        return torch.einsum("rp,rkp->rk", ranks, self.parent_tilt[later])
+
     def _distance_bias(
-        self, previous_bins: torch.Tensor, summary: torch.Tensor, k: int
+        self, previous_bins: torch.Tensor, summary: torch.Tensor, tilts: torch.Tensor, k: int
     ) -> torch.Tensor:
         """Bias of the logits of the k-th numeric column's bins (rows x bins), from the rows'
-        previous bins (`_previous_bins`) and summaries."""
+        previous bins (`_previous_bins`), summaries and parent tilts (`_tilts`)."""
         _, _, bins = self.numeric[k]
         previous = previous_bins[:, k]
-        grid = torch.arange(bins, device=summary.device)[None, :] + bins - 1
+        steps = torch.arange(bins, device=summary.device)
+        grid = steps[None, :] + bins - 1
         bias = self.nearby[k][grid - previous.clamp(min=0)[:, None]] * (previous >= 0)[:, None]
         m = len(self.numeric)
         mean_rank = summary[:, self.history_size + m + k]
         mean = ((mean_rank + 0.5) * bins - 0.5).round().long().clamp(0, bins - 1)
         two_before = summary[:, self.history_size + 2 * m + k, None]
-        return bias + self.level[k][grid - mean[:, None]] * two_before
+        tilt = tilts[:, k, None] * ((steps[None, :] + 0.5) / bins - 0.5)
+        return bias + self.level[k][grid - mean[:, None]] * two_before + tilt
 
     @torch.no_grad()
     def draw(
@@ -348,11 +413,11 @@ class SequenceMADE(nn.Module):
         """OrderedMADE.draw for rows of sequences given their summaries, each numeric column's
         logits with its distance curves added."""
         assert summary is not None, "a sequence network reads a summary per row"
-        previous = self._previous_bins(context)
+        previous, tilts = self._previous_bins(context), self._tilts(context)
         bias = {}
         for k, (j, first, bins) in enumerate(self.numeric):
             width = self.made.cardinalities[j]
-            curve = self._distance_bias(previous, summary, k)
+            curve = self._distance_bias(previous, summary, tilts, k)
             bias[j] = F.pad(curve, (first, width - first - bins))
         return self.made.draw(context, codes, given, ranks, generator, summary, bias)
 
@@ -362,13 +427,13 @@ class SequenceMADE(nn.Module):
         codes, present = batch
         rows, summary = codes[present], self.summaries(codes)[present]
         logits = self.made(rows, ranks, summary)
-        previous = self._previous_bins(rows)
+        previous, tilts = self._previous_bins(rows), self._tilts(rows)
         pieces, done = [], 0
         for k, (j, first, bins) in enumerate(self.numeric):
             start = self.made.output_offsets[j] + first
             pieces += [
                 logits[:, done:start],
-                logits[:, start : start + bins] + self._distance_bias(previous, summary, k),
+                logits[:, start : start + bins] + self._distance_bias(previous, summary, tilts, k),
             ]
             done = start + bins
         pieces.append(logits[:, done:])
