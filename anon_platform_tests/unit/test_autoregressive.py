@@ -14,6 +14,7 @@ from anon_platform.catalog.specs import ColumnType, ForeignKey, Role
 from anon_platform.errors import GeneratorError
 from anon_platform.generators import generator_class, load_generator
 from anon_platform.generators.autoregressive import AutoregressiveGenerator
+from anon_platform.generators.autoregressive.model import network_widths
 from anon_platform.generators.autoregressive.training import validation_split
 from anon_platform_tests.conftest import (
     read_demo_csv,
@@ -237,3 +238,9 @@ def test_a_child_table_of_keys_only_gets_children_per_parent_and_valid_keys() ->
     assert children.height == pytest.approx(transactions.height, rel=0.3)
     assert children["customer_id"].is_in(synthetic["customers"]["customer_id"].implode()).all()
     assert children["transaction_id"].n_unique() == children.height
+
+
+def test_a_wide_table_gets_a_wider_network_unless_its_widths_are_given() -> None:
+    assert network_widths(10, None, None) == (256, 16)
+    assert network_widths(86, None, None) == (512, 8)
+    assert network_widths(86, 128, 32) == (128, 32)
