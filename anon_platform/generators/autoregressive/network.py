@@ -210,7 +210,10 @@ class SequenceMADE(nn.Module):
     bin, and from the bin nearest the mean of the rows before (once two rows came before).
     "Close to last year's value" and "close to this person's level" are then one shared curve
     each, rather than one pattern per bin that the MADE alone learns only partly from a few
-    thousand rows (benchmarks/RESULTS.md, Sequences).
+    thousand rows (benchmarks/RESULTS.md, Sequences). For the same reason each numeric
+    column's bins are tilted by the parent's numeric columns (a slope per pair, one set for
+    first rows and one for later rows): only first rows carry the parent's whole effect, and a
+    few hundred of them did not teach the MADE "more schooling, higher first wage".
 
     `numeric_bins` gives, per column, (code of its first bin, number of bins) for a numeric
     column and None for a categorical one. Training reads whole padded sequences (teacher
