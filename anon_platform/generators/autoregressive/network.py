@@ -106,11 +106,15 @@ class OrderedMADE(nn.Module):
             assert summary is not None, "this network reads a summary vector per row"
             pieces.append(summary)
         if len(self.rank_columns):
-            index = codes[:, self.rank_columns] - self.rank_firsts
-            inside = (index >= 0) & (index < self.rank_sizes)
-            ranks = (index.float() + 0.5) / self.rank_sizes - 0.5
-            pieces.append(torch.where(inside, ranks, 0.0).to(x.dtype))
+            pieces.append(self.context_ranks(codes).to(x.dtype))
         return torch.cat(pieces, dim=1) if len(pieces) > 1 else x
+
+    def context_ranks(self, codes: torch.Tensor) -> torch.Tensor:
+        """Ranks of the numeric context columns' bins (rows x those columns), centred on 0 and
+        0 where null, for rows of codes that start with the context."""
+        index = codes[:, self.rank_columns] - self.rank_firsts
+        inside = (index >= 0) & (index < self.rank_sizes)
+        return torch.where(inside, (index.float() + 0.5) / self.rank_sizes - 0.5, 0.0)
 
     def forward(
         self, codes: torch.Tensor, ranks: torch.Tensor, summary: torch.Tensor | None = None
@@ -316,9 +320,7 @@ class SequenceMADE(nn.Module):
         if not len(made.rank_columns) or len(first_rows) < 10:
             return
         context = torch.from_numpy(np.asarray(codes[first_rows], dtype=np.int64))
-        index = context[:, made.rank_columns] - made.rank_firsts
-        inside = (index >= 0) & (index < made.rank_sizes)
-        ranks = torch.where(inside, (index.float() + 0.5) / made.rank_sizes - 0.5, 0.0).double()
+        ranks = made.context_ranks(context).double()
         for k, (j, first, bins) in enumerate(self.numeric):
             current = context[:, made.n_context + j] - first
             known = (current >= 0) & (current < bins)
@@ -379,10 +381,7 @@ class SequenceMADE(nn.Module):
 
     def _tilts(self, context: torch.Tensor) -> torch.Tensor:
         """Per row and numeric column the parent tilt (rows x numeric columns)."""
-        made = self.made
-        index = context[:, made.rank_columns] - made.rank_firsts
-        inside = (index >= 0) & (index < made.rank_sizes)
-        ranks = torch.where(inside, (index.float() + 0.5) / made.rank_sizes - 0.5, 0.0)
+        ranks = self.made.context_ranks(context)
         later = (context[:, self.previous[1]] > 0).long()  # the position bucket
         return torch.einsum("rp,rkp->rk", ranks, self.parent_tilt[later])
 
