@@ -34,11 +34,11 @@ def reference_draw(
         rows = torch.cat([context, codes], dim=1)
         if isinstance(net, SequenceMADE):
             logits = made(rows, ranks, summary)
-            previous, tilts = net._previous_bins(rows), net._tilts(rows)
+            terms = net.row_terms(rows)
             for k, (j, first, bins) in enumerate(net.numeric):
                 if j == column:
                     start = made.output_offsets[j] + first
-                    bias = net._distance_bias(previous, summary, tilts, k)
+                    bias = net._distance_bias(terms, summary, k)
                     logits[:, start : start + bins] += bias
         else:
             logits = made(rows, ranks)
@@ -140,6 +140,17 @@ def test_first_rows_start_tilted_the_way_their_numeric_parent_column_moves_them(
     assert float(first_tilt[0]) > 1.0
     assert float(first_tilt[1]) < -1.0
     assert torch.equal(net.parent_tilt[1], torch.zeros_like(net.parent_tilt[1]))
+
+
+def test_a_sequence_network_saved_before_tilts_and_curve_scales_loads_them_neutral() -> None:
+    torch.manual_seed(3)
+    saved = perturbed(sequence_network(SEQUENCE_CONTEXT)).state_dict()
+    old = {k: v for k, v in saved.items() if k not in ("parent_tilt", "curve_scales")}
+    loaded = perturbed(sequence_network(SEQUENCE_CONTEXT))
+    loaded.load_state_dict(old)
+    assert torch.equal(loaded.parent_tilt, torch.zeros_like(loaded.parent_tilt))
+    assert torch.equal(loaded.curve_scales, torch.ones_like(loaded.curve_scales))
+    assert torch.equal(loaded.nearby[0], saved["nearby.0"])
 
 
 def test_draws_follow_the_probabilities_and_never_pick_an_impossible_code() -> None:

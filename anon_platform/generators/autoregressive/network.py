@@ -211,7 +211,8 @@ class SequenceMADE(nn.Module):
     (as ranks centred on 0; a running sum carried from row to row), and, with
     `history_size` > 0, the state of a GRU that reads each previous row's codes. Each numeric
     column's logits also get two learned curves by distance in bins: from the previous row's
-    bin, and from the bin nearest the mean of the rows before (once two rows came before).
+    bin, and from the bin nearest the mean of the rows before (once two rows came before),
+    each weighed by a learned scale per position (the mean of more rows is a surer level).
     "Close to last year's value" and "close to this person's level" are then one shared curve
     each, rather than one pattern per bin that the MADE alone learns only partly from a few
     thousand rows (benchmarks/RESULTS.md, Sequences). For the same reason each numeric
@@ -274,6 +275,10 @@ class SequenceMADE(nn.Module):
         self.level = nn.ParameterList(
             nn.Parameter(torch.zeros(2 * bins - 1)) for _, _, bins in self.numeric
         )
+        positions = context_cardinalities[previous[1]]  # the position bucket's cardinality
+        # per numeric column and position bucket (rows before), how strongly each curve pulls:
+        # the mean of more earlier rows is a surer level, and the previous row then matters less
+        self.curve_scales = nn.Parameter(torch.ones(2, len(self.numeric), positions))
         # per numeric column and numeric parent column, how far the parent's rank tilts the
         # column's bins up (logit + slope x parent rank x bin rank), one slope for a first row
         # and one for the later ones: a few slopes learn from a few hundred first rows what the
@@ -285,9 +290,16 @@ class SequenceMADE(nn.Module):
     def cardinalities(self) -> list[int]:
         return self.made.cardinalities
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # a network saved before the parent tilt or the curve scales were added loads as if
+        # they were at their neutral values (no tilt, every curve at full weight)
+        for name, neutral in (("parent_tilt", torch.zeros_like), ("curve_scales", torch.ones_like)):
+            state_dict.setdefault(prefix + name, neutral(getattr(self, name)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def distance_weights(self) -> list[nn.Parameter]:
         """The distance curves (each shared by every row of its column)."""
-        return [*self.nearby, *self.level, self.parent_tilt]
+        return [*self.nearby, *self.level, self.parent_tilt, self.curve_scales]
 
     @torch.no_grad()
     def start_nearby(self, codes: np.ndarray, rows: np.ndarray) -> None:
@@ -385,22 +397,36 @@ class SequenceMADE(nn.Module):
         later = (context[:, self.previous[1]] > 0).long()  # the position bucket
         return torch.einsum("rp,rkp->rk", ranks, self.parent_tilt[later])
 
+    def row_terms(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the distance curves read of each row's context: per numeric column the
+        previous bin (`_previous_bins`) and the parent tilt (`_tilts`), and the position bucket."""
+        return self._previous_bins(context), self._tilts(context), context[:, self.previous[1]]
+
     def _distance_bias(
-        self, previous_bins: torch.Tensor, summary: torch.Tensor, tilts: torch.Tensor, k: int
+        self,
+        terms: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+        summary: torch.Tensor,
+        k: int,
     ) -> torch.Tensor:
         """Bias of the logits of the k-th numeric column's bins (rows x bins), from the rows'
-        previous bins (`_previous_bins`), summaries and parent tilts (`_tilts`)."""
+        `row_terms` and summaries."""
+        previous_bins, tilts, positions = terms
         _, _, bins = self.numeric[k]
         previous = previous_bins[:, k]
+        scales = self.curve_scales[:, k, positions]
         steps = torch.arange(bins, device=summary.device)
         grid = steps[None, :] + bins - 1
-        bias = self.nearby[k][grid - previous.clamp(min=0)[:, None]] * (previous >= 0)[:, None]
+        bias = (
+            self.nearby[k][grid - previous.clamp(min=0)[:, None]]
+            * ((previous >= 0) * scales[0])[:, None]
+        )
         m = len(self.numeric)
         mean_rank = summary[:, self.history_size + m + k]
         mean = ((mean_rank + 0.5) * bins - 0.5).round().long().clamp(0, bins - 1)
         two_before = summary[:, self.history_size + 2 * m + k, None]
         tilt = tilts[:, k, None] * ((steps[None, :] + 0.5) / bins - 0.5)
-        return bias + self.level[k][grid - mean[:, None]] * two_before + tilt
+        level = self.level[k][grid - mean[:, None]] * two_before * scales[1][:, None]
+        return bias + level + tilt
 
     @torch.no_grad()
     def draw(
@@ -415,11 +441,11 @@ class SequenceMADE(nn.Module):
         """OrderedMADE.draw for rows of sequences given their summaries, each numeric column's
         logits with its distance curves added."""
         assert summary is not None, "a sequence network reads a summary per row"
-        previous, tilts = self._previous_bins(context), self._tilts(context)
+        terms = self.row_terms(context)
         bias = {}
         for k, (j, first, bins) in enumerate(self.numeric):
             width = self.made.cardinalities[j]
-            curve = self._distance_bias(previous, summary, tilts, k)
+            curve = self._distance_bias(terms, summary, k)
             bias[j] = F.pad(curve, (first, width - first - bins))
         return self.made.draw(context, codes, given, ranks, generator, summary, bias)
 
@@ -429,13 +455,13 @@ class SequenceMADE(nn.Module):
         codes, present = batch
         rows, summary = codes[present], self.summaries(codes)[present]
         logits = self.made(rows, ranks, summary)
-        previous, tilts = self._previous_bins(rows), self._tilts(rows)
+        terms = self.row_terms(rows)
         pieces, done = [], 0
         for k, (j, first, bins) in enumerate(self.numeric):
             start = self.made.output_offsets[j] + first
             pieces += [
                 logits[:, done:start],
-                logits[:, start : start + bins] + self._distance_bias(previous, summary, tilts, k),
+                logits[:, start : start + bins] + self._distance_bias(terms, summary, k),
             ]
             done = start + bins
         pieces.append(logits[:, done:])
