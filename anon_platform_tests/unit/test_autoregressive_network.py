@@ -159,3 +159,37 @@ def test_draws_follow_the_probabilities_and_never_pick_an_impossible_code() -> N
     shares = torch.bincount(drawn, minlength=5).float() / len(drawn)
     assert shares[0] == 0 and shares[2] == 0
     assert torch.allclose(shares, probabilities[0], atol=0.01)
+
+
+def complement_accuracy(monkeypatch: pytest.MonkeyPatch, direct_max_codes: int) -> float:
+    """How often a 40-column MADE of 80 hidden units (2 per degree) draws column 1 as the
+    complement of column 0 (9 - it, as renters' and owners' shares) after 300 steps."""
+    monkeypatch.setattr(network, "DIRECT_MAX_CODES", direct_max_codes)
+    torch.manual_seed(0)
+    columns, rows = 40, 512
+    net = OrderedMADE([], [10] * columns, 80, 2, 4)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    ranks = torch.arange(1, columns + 1)
+    for _ in range(300):
+        codes = torch.randint(0, 10, (rows, columns))
+        codes[:, 1] = 9 - codes[:, 0]
+        optimizer.zero_grad()
+        net.loss(codes, ranks).backward()
+        optimizer.step()
+    drawn = net.eval().draw(
+        torch.zeros((2000, 0), dtype=torch.long),
+        torch.zeros((2000, columns), dtype=torch.long),
+        torch.zeros(columns, dtype=torch.bool),
+        ranks,
+        torch.Generator().manual_seed(1),
+    )
+    return float((drawn[:, 1] == 9 - drawn[:, 0]).float().mean())
+
+
+def test_a_column_that_complements_the_one_before_is_learnt_through_the_direct_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_path = complement_accuracy(monkeypatch, network.DIRECT_MAX_CODES)
+    without = complement_accuracy(monkeypatch, 0)
+    assert with_path > 0.95
+    assert without < with_path - 0.1

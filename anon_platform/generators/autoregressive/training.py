@@ -26,6 +26,7 @@ from anon_platform.generators.autoregressive.network import (
 
 Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 NEARBY_LR_SCALE = 10.0
+DIRECT_LR_SCALE = 0.1
 # the learning rate falls from DECAY_FROM of the budget on (a cosine to DECAY_FLOOR of it at
 # its end), the budget being max_epochs or max_training_seconds, whichever runs out first: a
 # model stopped by either ends annealed, not mid-stride. Quality, same run settings, without ->
@@ -95,15 +96,20 @@ def _parameter_groups(net: OrderedMADE | SequenceMADE, learning_rate: float) -> 
     many rows; at the common rate early stopping ends training before they move far enough:
     mean of 3 seeds, 1x against 10x, Wages lag-1 autocorrelation 0.883 / 0.911 and lag-6
     0.570 / 0.723, train 0.922 and 0.809; Males 0.694 / 0.696 and 0.236 / 0.328, train 0.653
-    and 0.411)."""
-    if not isinstance(net, SequenceMADE):
-        return [{"params": list(net.parameters())}]
-    shared = net.distance_weights()
-    ids = {id(weight) for weight in shared}
-    return [
-        {"params": [w for w in net.parameters() if id(w) not in ids]},
-        {"params": shared, "lr": learning_rate * NEARBY_LR_SCALE},
+    and 0.411); the direct path learns DIRECT_LR_SCALE times slower (at the common rate it
+    fitted the training rows first and early stopping cut the rest short: AER STAR stopped
+    after 24 of 30 epochs, quality 0.964 against 0.967 without the path and 0.969 at 0.1x;
+    ISLR Caravan 0.972 / 0.957 / 0.969, two seeds each)."""
+    made = net.made if isinstance(net, SequenceMADE) else net
+    shared = net.distance_weights() if isinstance(net, SequenceMADE) else []
+    special = {id(weight) for weight in [*shared, made.direct]}
+    groups = [
+        {"params": [w for w in net.parameters() if id(w) not in special]},
+        {"params": [made.direct], "lr": learning_rate * DIRECT_LR_SCALE},
     ]
+    if shared:
+        groups.append({"params": shared, "lr": learning_rate * NEARBY_LR_SCALE})
+    return groups
 
 
 def budget_lr_factor(used: float) -> float:
