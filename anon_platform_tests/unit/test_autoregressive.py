@@ -129,6 +129,15 @@ def test_a_saved_model_loads_and_samples_the_same_rows(
     assert loaded.sample(500, seed=4)["diamonds"].equals(model.sample(500, seed=4)["diamonds"])
 
 
+def test_a_saved_model_samples_with_the_widths_it_was_trained_with_when_defaults_change(
+    model: AutoregressiveGenerator, tmp_path: Path
+) -> None:
+    loaded = load_generator(model.save(tmp_path / "model"))
+    # as if trained when the default width was 64 and loaded after the default moved to 256
+    loaded.config = loaded.config.model_copy(update={"hidden_size": None})
+    assert loaded.sample(500, seed=4)["diamonds"].equals(model.sample(500, seed=4)["diamonds"])
+
+
 def test_conditional_sampling_honours_the_condition_and_shifts_the_rest(
     model: AutoregressiveGenerator,
 ) -> None:
@@ -240,7 +249,7 @@ def test_a_child_table_of_keys_only_gets_children_per_parent_and_valid_keys() ->
     assert children["transaction_id"].n_unique() == children.height
 
 
-def test_a_wide_table_gets_a_wider_network_unless_its_widths_are_given() -> None:
+def test_a_wide_table_gets_narrower_embeddings_unless_its_widths_are_given() -> None:
     assert network_widths(10, None, None) == (256, 16)
-    assert network_widths(86, None, None) == (512, 8)
+    assert network_widths(86, None, None) == (256, 8)
     assert network_widths(86, 128, 32) == (128, 32)

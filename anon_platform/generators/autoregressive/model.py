@@ -109,17 +109,18 @@ def network_widths(
     columns: int, hidden_size: int | None, embedding_size: int | None
 ) -> tuple[int, int]:
     """(hidden units, embedding size) of a table's network: the given ones, else 256 and 16,
-    or 512 and 8 for a table of more than WIDE_TABLE_COLUMNS modelled columns.
+    or 256 and 8 for a table of more than WIDE_TABLE_COLUMNS modelled columns.
 
-    A MADE spreads its hidden units over the columns' degrees: 256 units leave 3 a column on
-    Caravan's 86. Measured (one run each, 30 epochs; benchmarks/RESULTS.md): Caravan quality
-    0.947 -> 0.957 (DCR share 0.516 -> 0.520), STAR (47 columns) 0.962 -> 0.967 (0.550 ->
-    0.528); narrower embeddings alone moved STAR to 0.965 and Caravan not at all; diamonds
-    (10 columns) 0.970 either way.
+    Measured with the direct path (network.DIRECT_MAX_CODES; quality / DCR share, mean of fit
+    seeds 0 and 1, DCR over 5 subsamples; benchmarks/RESULTS.md): Caravan (86 columns) 512
+    units and embeddings of 8 0.969 / 0.552, 256 and 8 0.973 / 0.545, 256 and 16 0.975 /
+    0.532; STAR (47 columns) 0.969 / 0.546, 0.970 / 0.537, 0.966 / 0.532. Before the direct
+    path 512 units had paid (Caravan 0.947 -> 0.957): the MADE then carried every pair through
+    its few hidden units per degree.
     """
     wide = columns > WIDE_TABLE_COLUMNS
     return (
-        hidden_size if hidden_size is not None else (512 if wide else 256),
+        hidden_size if hidden_size is not None else 256,
         embedding_size if embedding_size is not None else (8 if wide else 16),
     )
 
@@ -190,6 +191,12 @@ class AutoregressiveGenerator(Generator):
         c = self.config
         cardinalities = [codec.cardinality for codec in model.codecs]
         hidden, embedding = network_widths(len(cardinalities), c.hidden_size, c.embedding_size)
+        trained = {k.removeprefix("made."): v for k, v in model.net_state.items()}
+        if "head.weight" in trained:  # the widths it was trained with (older defaults differ)
+            hidden, embedding = (
+                trained["head.weight"].shape[1],
+                trained["embedding.weight"].shape[1],
+            )
         if model.sequence is not None and model.history_network:
             # the context ends with the previous row's codes, its position and rows remaining
             end = len(model.context_cardinalities) - 2
