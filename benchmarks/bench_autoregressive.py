@@ -489,7 +489,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
     argn = {r["table"]: r for r in results if r["generator"] == ARGN}
     lines = [
         "| table | generator | fit s | fit CPU s | sample s | peak GB | quality | shapes | pairs "
-        "| time vs ARGN | quality − ARGN | TSTR R² (ratio) | DCR share "
+        "| time vs ARGN | quality − ARGN | TSTR R² (ratio) | DCR share (5 subsamples) "
         "| identical syn→train / holdout→train | load avg |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -506,11 +506,14 @@ def markdown(results: list[dict[str, Any]]) -> str:
             argn_s = reference["fit_s"] + reference["sample_s"]
             if r["generator"] not in REFERENCES and argn_s > 0:
                 time_ratio = f"{(r['fit_s'] + r['sample_s']) / argn_s:.2f}"
+        dcr = f"{r['dcr_share']:.3f}"
+        if "dcr_share_range" in r:
+            dcr += " ({:.3f}–{:.3f})".format(*r["dcr_share_range"])
         lines.append(
             f"| {r['table']} ({r['rows']}) | {r['generator']} | {r['fit_s']:.1f} | {cpu} | "
             f"{r['sample_s']:.1f} | {r['peak_gb']:.2f} | {r['quality']:.3f} | {shapes} | "
             f"{pairs} | {time_ratio} | {quality_gap} | "
-            f"{r['tstr_r2']:.3f} ({r['tstr_ratio']:.3f}) | {r['dcr_share']:.3f} | "
+            f"{r['tstr_r2']:.3f} ({r['tstr_ratio']:.3f}) | {dcr} | "
             f"{r['match_syn_train']:.4f} / {r['match_holdout_train']:.4f} | "
             f"{r['load_average']:.1f} |"
         )
