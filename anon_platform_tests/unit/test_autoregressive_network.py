@@ -66,7 +66,10 @@ def perturbed(net: torch.nn.Module) -> torch.nn.Module:
 
 def test_the_fast_draw_equals_drawing_each_column_from_a_full_pass() -> None:
     torch.manual_seed(1)
-    net = OrderedMADE(CONTEXT, COLUMNS, 32, 3, 4, context_numeric=[None, (1, 4)])
+    # direct paths for the columns of at most 8 codes (all but the 9-code one)
+    net = OrderedMADE(
+        CONTEXT, COLUMNS, 32, 3, 4, context_numeric=[None, (1, 4)], direct_max_codes=8
+    )
     net = perturbed(net)
     context, codes = random_inputs(200, 2)
     given = torch.tensor([False, True, False, False, True])
@@ -83,7 +86,11 @@ def test_drawing_a_wide_column_in_blocks_of_rows_changes_no_draw(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     torch.manual_seed(2)
-    net = perturbed(OrderedMADE(CONTEXT, COLUMNS, hidden_size=32, layers=2, embedding_size=4))
+    net = perturbed(
+        OrderedMADE(
+            CONTEXT, COLUMNS, hidden_size=32, layers=2, embedding_size=4, direct_max_codes=8
+        )
+    )
     context, codes = random_inputs(300, 8)
     given = torch.zeros(len(COLUMNS), dtype=torch.bool)
     ranks = torch.arange(1, len(COLUMNS) + 1)
@@ -98,7 +105,7 @@ def sequence_network(context_cards: list[int]) -> SequenceMADE:
     row's codes (numeric columns 1 and 3), its position and rows-remaining buckets."""
     return SequenceMADE(
         context_cards, COLUMNS, 32, 2, 4, 0, (2, 2 + len(COLUMNS)),
-        [None, (0, 7), None, (1, 8), None], [None, (1, 6), *[None] * (len(COLUMNS) + 2)],
+        [None, (0, 7), None, (1, 8), None], [None, (1, 6), *[None] * (len(COLUMNS) + 2)], 8,
     )  # fmt: skip
 
 
@@ -142,14 +149,17 @@ def test_first_rows_start_tilted_the_way_their_numeric_parent_column_moves_them(
     assert torch.equal(net.parent_tilt[1], torch.zeros_like(net.parent_tilt[1]))
 
 
-def test_a_sequence_network_saved_before_tilts_and_curve_scales_loads_them_neutral() -> None:
+def test_a_sequence_network_saved_before_tilts_scales_and_direct_path_loads_them_neutral() -> None:
     torch.manual_seed(3)
     saved = perturbed(sequence_network(SEQUENCE_CONTEXT)).state_dict()
-    old = {k: v for k, v in saved.items() if k not in ("parent_tilt", "curve_scales")}
+    old = {
+        k: v for k, v in saved.items() if k not in ("parent_tilt", "curve_scales", "made.direct")
+    }
     loaded = perturbed(sequence_network(SEQUENCE_CONTEXT))
     loaded.load_state_dict(old)
     assert torch.equal(loaded.parent_tilt, torch.zeros_like(loaded.parent_tilt))
     assert torch.equal(loaded.curve_scales, torch.ones_like(loaded.curve_scales))
+    assert torch.equal(loaded.made.direct, torch.zeros_like(loaded.made.direct))
     assert torch.equal(loaded.nearby[0], saved["nearby.0"])
 
 
@@ -161,13 +171,12 @@ def test_draws_follow_the_probabilities_and_never_pick_an_impossible_code() -> N
     assert torch.allclose(shares, probabilities[0], atol=0.01)
 
 
-def complement_accuracy(monkeypatch: pytest.MonkeyPatch, direct_max_codes: int) -> float:
+def complement_accuracy(direct_max_codes: int) -> float:
     """How often a 40-column MADE of 80 hidden units (2 per degree) draws column 1 as the
     complement of column 0 (9 - it, as renters' and owners' shares) after 300 steps."""
-    monkeypatch.setattr(network, "DIRECT_MAX_CODES", direct_max_codes)
     torch.manual_seed(0)
     columns, rows = 40, 512
-    net = OrderedMADE([], [10] * columns, 80, 2, 4)
+    net = OrderedMADE([], [10] * columns, 80, 2, 4, direct_max_codes=direct_max_codes)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
     ranks = torch.arange(1, columns + 1)
     for _ in range(300):
@@ -186,10 +195,8 @@ def complement_accuracy(monkeypatch: pytest.MonkeyPatch, direct_max_codes: int) 
     return float((drawn[:, 1] == 9 - drawn[:, 0]).float().mean())
 
 
-def test_a_column_that_complements_the_one_before_is_learnt_through_the_direct_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    with_path = complement_accuracy(monkeypatch, network.DIRECT_MAX_CODES)
-    without = complement_accuracy(monkeypatch, 0)
+def test_a_column_that_complements_the_one_before_is_learnt_through_the_direct_path() -> None:
+    with_path = complement_accuracy(network.DIRECT_MAX_CODES)
+    without = complement_accuracy(0)
     assert with_path > 0.95
     assert without < with_path - 0.1

@@ -43,6 +43,7 @@ from anon_platform.generators.autoregressive.encoding import (
     fit_codec,
 )
 from anon_platform.generators.autoregressive.network import (
+    DIRECT_MAX_CODES,
     OrderedMADE,
     SequenceMADE,
     sample_codes,
@@ -197,6 +198,7 @@ class AutoregressiveGenerator(Generator):
                 trained["head.weight"].shape[1],
                 trained["embedding.weight"].shape[1],
             )
+        direct = DIRECT_MAX_CODES if len(cardinalities) > WIDE_TABLE_COLUMNS else 0
         if model.sequence is not None and model.history_network:
             # the context ends with the previous row's codes, its position and rows remaining
             end = len(model.context_cardinalities) - 2
@@ -204,10 +206,11 @@ class AutoregressiveGenerator(Generator):
                 model.context_cardinalities, cardinalities, hidden, c.layers, embedding,
                 model.history_size, (end - len(cardinalities), end),
                 [numeric_bins(codec) for codec in model.codecs], list(model.context_numeric),
+                direct,
             )  # fmt: skip
         return OrderedMADE(
             model.context_cardinalities, cardinalities, hidden, c.layers, embedding, 0,
-            list(model.context_numeric),
+            list(model.context_numeric), direct,
         )  # fmt: skip
 
     # training ------------------------------------------------------------------------------

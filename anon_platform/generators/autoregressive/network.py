@@ -13,11 +13,11 @@ order (half of the batches) or in an order that puts a random subset S of the co
 order with the fixed columns as S, so any subset of columns can be conditioned on. Context
 columns (a child table's parent row) have degree 0: every output may read them, and so may an
 optional dense summary vector (`summary_size`): SequenceMADE feeds it a summary of the rows
-before a row in its sequence. Columns of few codes also read the embedded columns before them
-through a direct masked linear path (`DIRECT_MAX_CODES`), which carries a column's complement
-past the MADE's few hidden units per degree. SequenceMADE trains and samples in the
-canonical order only: what its sampling fixes (a sequence's helper columns) follows from the
-row's position.
+before a row in its sequence. With `direct_max_codes` > 0 (wide tables), columns of at most
+that many codes also read the embedded columns before them through a direct masked linear
+path, which carries a column's complement past the MADE's few hidden units per degree.
+SequenceMADE trains and samples in the canonical order only: what its sampling fixes (a
+sequence's helper columns) follows from the row's position.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# columns of at most this many codes also get a direct masked linear path from the embedded
-# inputs to their logits: a MADE passes what column j says to column j + 1 only through the
-# few hidden units of degree j (6 of 512 on an 86-column table), too few for a column that
-# is another's complement (Caravan: renters' and owners' shares, pair score 0.58); wider
-# columns (3,000 tail numbers) would pay for it in every pass
+# on a wide table, columns of at most this many codes also get a direct masked linear path
+# from the embedded inputs to their logits: a MADE passes what column j says to column j + 1
+# only through the few hidden units of degree j (3 of 256 on an 86-column table), too few for
+# a column that is another's complement (Caravan: renters' and owners' shares, pair score
+# 0.58); wider columns (3,000 tail numbers) would pay for it in every pass
 DIRECT_MAX_CODES = 64
 
 
@@ -49,6 +49,7 @@ class OrderedMADE(nn.Module):
         embedding_size: int,
         summary_size: int = 0,
         context_numeric: list[tuple[int, int] | None] | None = None,
+        direct_max_codes: int = 0,
     ) -> None:
         super().__init__()
         self.n_context = len(context_cardinalities)
@@ -76,7 +77,7 @@ class OrderedMADE(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.head = nn.Linear(hidden_size, sum(cardinalities))
         self.output_offsets = np.cumsum([0, *cardinalities]).tolist()
-        direct = [c <= DIRECT_MAX_CODES for c in cardinalities]
+        direct = [c <= direct_max_codes for c in cardinalities]
         self.direct_columns = [j for j, keep in enumerate(direct) if keep]
         self.register_buffer(
             "direct_outputs",
@@ -284,6 +285,7 @@ class SequenceMADE(nn.Module):
         previous: tuple[int, int],
         numeric_bins: list[tuple[int, int] | None],
         context_numeric: list[tuple[int, int] | None] | None = None,
+        direct_max_codes: int = 0,
     ) -> None:
         super().__init__()
         previous_cardinalities = context_cardinalities[previous[0] : previous[1]]
@@ -297,7 +299,7 @@ class SequenceMADE(nn.Module):
         self.state_size = history_size + 2 * len(self.numeric)
         self.made = OrderedMADE(
             context_cardinalities, cardinalities, hidden_size, layers, embedding_size,
-            self.summary_size, context_numeric,
+            self.summary_size, context_numeric, direct_max_codes,
         )  # fmt: skip
         for name, values in (
             ("numeric_columns", [previous[0] + j for j, _, _ in self.numeric]),
