@@ -79,6 +79,12 @@ class OrderedMADE(nn.Module):
         self.output_offsets = np.cumsum([0, *cardinalities]).tolist()
         direct = [c <= direct_max_codes for c in cardinalities]
         self.direct_columns = [j for j, keep in enumerate(direct) if keep]
+        # each direct column's rows of the path's weight (its codes, in column order)
+        starts = np.cumsum([0, *[cardinalities[j] for j in self.direct_columns]]).tolist()
+        self.direct_rows = {
+            j: slice(lo, lo + cardinalities[j])
+            for j, lo in zip(self.direct_columns, starts, strict=False)
+        }
         self.register_buffer(
             "direct_outputs",
             torch.tensor(
@@ -191,14 +197,6 @@ class OrderedMADE(nn.Module):
         embedded = (inputs * known[None, :, None]).flatten(1)
         inputs = self._with_dense(embedded, context, summary)
         direct = self.direct * direct_mask
-        direct_rows = {
-            j: slice(lo, lo + self.cardinalities[j])
-            for j, lo in zip(
-                self.direct_columns,
-                np.cumsum([0, *[self.cardinalities[j] for j in self.direct_columns]]).tolist(),
-                strict=False,
-            )
-        }
         # hidden units sorted by degree: those a column may read are then a prefix
         order = torch.argsort(self.hidden_degrees, stable=True)
         below = torch.searchsorted(self.hidden_degrees[order], ranks).tolist()
@@ -219,8 +217,8 @@ class OrderedMADE(nn.Module):
                 hidden = F.silu(F.linear(hidden, weight[:units, :units], layer_bias[:units]))
             start, stop = self.output_offsets[column], self.output_offsets[column + 1]
             extra = None if bias is None else bias.get(column)
-            if column in direct_rows:
-                path = F.linear(embedded, direct[direct_rows[column]])
+            if column in self.direct_rows:
+                path = F.linear(embedded, direct[self.direct_rows[column]])
                 extra = path if extra is None else extra + path
             drawn = _draw_column(
                 hidden, head[start:stop, :units], self.head.bias[start:stop], extra, generator
