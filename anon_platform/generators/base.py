@@ -62,6 +62,8 @@ class ModelCard(BaseModel):
     differential_privacy: dict[str, Any] | None = None
     conditionable_columns: list[str] | None = None
     epochs_trained: dict[str, int] | None = None
+    # how a backend corrects its sampled marginals after training, where it does
+    marginal_calibration: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The card as the JSON object model.json holds (the schema under "schema")."""

@@ -249,7 +249,7 @@ def test_a_child_table_of_keys_only_gets_children_per_parent_and_valid_keys() ->
     assert children["transaction_id"].n_unique() == children.height
 
 
-def test_a_wide_table_gets_narrower_embeddings_unless_its_widths_are_given() -> None:
+def test_a_wide_table_gets_a_narrower_network_unless_its_widths_are_given() -> None:
     assert network_widths(10, None, None) == (256, 16)
-    assert network_widths(86, None, None) == (256, 8)
+    assert network_widths(86, None, None) == (128, 8)
     assert network_widths(86, 128, 32) == (128, 32)

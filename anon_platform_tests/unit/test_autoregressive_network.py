@@ -200,3 +200,58 @@ def test_a_column_that_complements_the_one_before_is_learnt_through_the_direct_p
     without = complement_accuracy(0)
     assert with_path > 0.95
     assert without < with_path - 0.1
+
+
+def skewed_codes(rows: int, seed: int) -> torch.Tensor:
+    """Rows of COLUMNS' codes, each column drawn on its own from skewed frequencies."""
+    generator = torch.Generator().manual_seed(seed)
+    columns = []
+    for cardinality in COLUMNS:
+        weights = torch.arange(1, cardinality + 1, dtype=torch.float) ** 2
+        columns.append(torch.multinomial(weights, rows, replacement=True, generator=generator))
+    return torch.stack(columns, dim=1)
+
+
+def drawn_marginal_gaps(net: OrderedMADE, codes: torch.Tensor, rows: int) -> list[float]:
+    """Per column, the total variation between the codes' frequencies and those of `rows` rows
+    drawn from `net` in the canonical order."""
+    given = torch.zeros(len(COLUMNS), dtype=torch.bool)
+    ranks = torch.arange(1, len(COLUMNS) + 1)
+    drawn = net.draw(
+        torch.zeros((rows, 0), dtype=torch.long),
+        torch.zeros((rows, len(COLUMNS)), dtype=torch.long),
+        given,
+        ranks,
+        torch.Generator().manual_seed(7),
+    )
+    gaps = []
+    for j, cardinality in enumerate(COLUMNS):
+        want = torch.bincount(codes[:, j], minlength=cardinality) / len(codes)
+        got = torch.bincount(drawn[:, j], minlength=cardinality) / rows
+        gaps.append(float(0.5 * (want - got).abs().sum()))
+    return gaps
+
+
+def test_calibrated_draws_have_the_training_rows_code_frequencies() -> None:
+    codes = skewed_codes(4_000, seed=0)
+    torch.manual_seed(0)
+    net = perturbed(OrderedMADE([], COLUMNS, 32, 2, 4))
+    before = drawn_marginal_gaps(net, codes, 20_000)
+    network.calibrate_marginals(net, codes.numpy(), torch.Generator().manual_seed(1))
+    after = drawn_marginal_gaps(net, codes, 20_000)
+    assert sum(before) / len(before) > 0.2
+    assert max(after) < 0.02
+
+
+def test_columns_wider_than_the_calibration_limit_keep_their_output_bias(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(network, "CALIBRATION_MAX_CODES", 6)
+    torch.manual_seed(0)
+    net = perturbed(OrderedMADE([], COLUMNS, 32, 2, 4))
+    bias = net.head.bias.detach().clone()
+    network.calibrate_marginals(net, skewed_codes(1_000, seed=0).numpy())
+    for j, cardinality in enumerate(COLUMNS):
+        start, stop = net.output_offsets[j], net.output_offsets[j + 1]
+        unchanged = torch.equal(net.head.bias[start:stop], bias[start:stop])
+        assert unchanged == (cardinality > 6)
