@@ -47,6 +47,8 @@ class TrainingPlan:
     validation_fraction: float
     max_training_seconds: float | None
     device: str
+    # validate, keep and sample a moving average of the weights (`average_decay`)
+    average_weights: bool = False
 
 
 def _batches(codes: np.ndarray, rows: np.ndarray, size: int, device: str) -> Iterator[Batch]:
@@ -120,9 +122,12 @@ def average_decay(steps_per_epoch: int) -> float:
     noise at the full rate had moved each column's mean probability over the training rows
     off its training frequency (loans_full_schema: total variation 0.030 per column on
     average, 0.005 averaged; quality 0.797 -> 0.802, modeldata ames 0.896 -> 0.908;
-    benchmarks/RESULTS.md). A fixed 0.99 per step averaged the last 8 of 15 epochs on the
-    800-customer demo split (12 steps an epoch) and halved what churn says of a customer's
-    number of transactions; loans read the same with a horizon of 3 epochs or of 1.
+    benchmarks/RESULTS.md). Wide tables only (the model's `WIDE_TABLE_COLUMNS`): a fixed 0.99
+    per step averaged the last 8 of 15 epochs on the 800-customer demo split (12 steps an
+    epoch) and halved what churn says of a customer's number of transactions; with a horizon
+    of one epoch the demo's 500-customer project read a DCR share of 0.62 (its gate's bound
+    0.52 + 0.08) and high earners' median amount fell below low earners', which were not
+    investigated further. loans read the same with a horizon of 3 epochs or of 1.
     """
     return 1.0 - 1.0 / steps_per_epoch
 
@@ -172,8 +177,9 @@ def train(
     label: str,
     groups: np.ndarray | None = None,
 ) -> list[float]:
-    """Train `net` on `codes` (context columns first) and keep the epoch whose averaged
-    weights (`average_decay`) had the best validation loss; returns the training loss per epoch.
+    """Train `net` on `codes` (context columns first) and keep the epoch whose weights (with
+    `plan.average_weights`, their moving average) had the best validation loss; returns the
+    training loss per epoch.
 
     `groups` (a child table's parent row per row) makes the validation split one of whole
     parents (`validation_split`); a SequenceMADE needs them (its rows grouped by parent, in
@@ -209,7 +215,11 @@ def train(
     optimizer = torch.optim.Adam(_parameter_groups(net, plan.learning_rate), lr=plan.learning_rate)
     steps_per_epoch = max(1, -(-len(train_rows) // batch_size))
     moving_average = torch.optim.swa_utils.get_ema_multi_avg_fn(average_decay(steps_per_epoch))
-    averaged = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=moving_average)
+    averaged = (
+        torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=moving_average)
+        if plan.average_weights
+        else None
+    )
     base_rates = [group["lr"] for group in optimizer.param_groups]
     best_loss, best_state, stale = float("inf"), None, 0
     losses: list[float] = []
@@ -236,12 +246,13 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            averaged.update_parameters(net)
+            if averaged is not None:
+                averaged.update_parameters(net)
             total += float(loss.detach()) * _rows(batch)
             seen += _rows(batch)
         train_loss = total / max(seen, 1)
         losses.append(train_loss)
-        judged = averaged.module
+        judged = net if averaged is None else averaged.module
         valid_loss = (
             _validation_loss(judged, batches(np.sort(valid_rows), valid_size), plan)
             if n_valid
