@@ -255,3 +255,102 @@ def test_columns_wider_than_the_calibration_limit_keep_their_output_bias(
         start, stop = net.output_offsets[j], net.output_offsets[j + 1]
         unchanged = torch.equal(net.head.bias[start:stop], bias[start:stop])
         assert unchanged == (cardinality > 6)
+
+
+NUMERIC = [None, (0, 7), None, (1, 8), None]  # columns 1 and 3 binned (3 after a null code)
+
+
+def scored_network(codes: torch.Tensor) -> OrderedMADE:
+    """A network with the score path on COLUMNS' numeric columns, scores from `codes`."""
+    net = OrderedMADE(CONTEXT, COLUMNS, 32, 2, 4, direct_max_codes=8, numeric_bins=NUMERIC)
+    net.fit_scores(codes.numpy())
+    return net
+
+
+def test_bin_scores_are_normal_quantiles_of_the_training_shares_and_null_scores_zero() -> None:
+    codes = torch.zeros(504, len(COLUMNS), dtype=torch.long)
+    codes[:, 1] = torch.arange(504) % 7  # seven bins of equal shares
+    codes[:, 3] = torch.arange(504) % 9  # the null code and eight bins of equal shares
+    net = scored_network(codes)
+
+    def scores(j: int) -> torch.Tensor:
+        return net.code_scores[net.output_offsets[j] : net.output_offsets[j + 1]]
+
+    def quantiles(bins: int) -> torch.Tensor:
+        return torch.special.ndtri((torch.arange(bins) + 0.5) / bins)
+
+    assert torch.allclose(scores(1), quantiles(7), atol=1e-5)
+    assert float(scores(3)[0]) == 0.0
+    assert torch.allclose(scores(3)[1:], quantiles(8), atol=1e-5)
+    for j in (0, 2, 4):  # categorical
+        assert not scores(j).any()
+
+
+def test_the_fast_draw_adds_the_score_path_as_a_full_pass_does() -> None:
+    context, codes = random_inputs(200, 2)
+    torch.manual_seed(5)
+    net = perturbed(scored_network(codes))
+    assert net.score_slopes.abs().sum() > 0
+    given = torch.tensor([False, False, True, False, False])
+    for ranks in (torch.arange(1, len(COLUMNS) + 1), ranks_with_first(given)):
+        fast = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(3))
+        slow = reference_draw(
+            net, context, codes.clone(), given, ranks, torch.Generator().manual_seed(3)
+        )
+        assert torch.equal(fast, slow)
+
+
+def test_a_network_saved_before_the_score_path_loads_it_neutral() -> None:
+    _, codes = random_inputs(200, 2)
+    saved = perturbed(scored_network(codes)).state_dict()
+    old = {k: v for k, v in saved.items() if k not in ("code_scores", "score_slopes")}
+    loaded = scored_network(codes)
+    loaded.load_state_dict(old)
+    assert not loaded.code_scores.any() and not loaded.score_slopes.any()
+
+
+def follower_rank_correlation(numeric_bins: list | None) -> float:
+    """Spearman correlation of two 20-bin columns of a 40-column MADE (2 hidden units per
+    degree) whose second follows the first within a bin, as loan amount and installment do,
+    drawn after 150 steps of training with the platform's learning rates."""
+    from anon_platform.generators.autoregressive.training import _parameter_groups
+
+    torch.manual_seed(0)
+    columns, rows, bins = 40, 512, 20
+    net = OrderedMADE([], [bins] * columns, 80, 2, 4, numeric_bins=numeric_bins)
+    generator = torch.Generator().manual_seed(0)
+
+    def batch() -> torch.Tensor:
+        codes = torch.randint(0, bins, (rows, columns), generator=generator)
+        step = torch.randint(-1, 2, (rows,), generator=generator)
+        codes[:, 1] = (codes[:, 0] + step).clamp(0, bins - 1)
+        return codes
+
+    net.fit_scores(batch().numpy())
+    optimizer = torch.optim.Adam(_parameter_groups(net, 5e-3), lr=5e-3)
+    ranks = torch.arange(1, columns + 1)
+    for _ in range(150):
+        optimizer.zero_grad()
+        net.loss(batch(), ranks).backward()
+        optimizer.step()
+    drawn = (
+        net.eval()
+        .draw(
+            torch.zeros((3000, 0), dtype=torch.long),
+            torch.zeros((3000, columns), dtype=torch.long),
+            torch.zeros(columns, dtype=torch.bool),
+            ranks,
+            torch.Generator().manual_seed(1),
+        )
+        .float()
+    )
+    ranked = drawn[:, :2].argsort(dim=0).argsort(dim=0).float()
+    return float(torch.corrcoef(ranked.T)[0, 1])
+
+
+def test_a_column_that_follows_another_by_rank_is_learnt_through_the_score_path() -> None:
+    # the rows' own rank correlation is 0.99; measured 0.87 with the path, 0.09 without
+    scored = follower_rank_correlation([(0, 20)] * 40)
+    plain = follower_rank_correlation(None)
+    assert scored > 0.8
+    assert plain < 0.5
