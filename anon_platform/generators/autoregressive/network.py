@@ -20,7 +20,7 @@ with `numeric_bins` numeric columns read each other through a score path: one sl
 of numeric columns on their bins' normal scores, the conditional of a Gaussian copula
 (a column that follows another, as an installment follows the loan amount, is one slope
 learnt from every row, where the MADE learns a pattern per bin through a few hidden units;
-loans_full_schema's numeric pair score 0.955 -> 0.985, benchmarks/RESULTS.md).
+loans_full_schema's numeric pair score 0.953 -> 0.983, benchmarks/RESULTS.md).
 SequenceMADE trains and samples in the canonical order only: what its sampling fixes (a
 sequence's helper columns) follows from the row's position.
 """
@@ -110,7 +110,9 @@ class OrderedMADE(nn.Module):
         self.score_bins = {j: bins for j, bins in enumerate(numeric_bins or []) if bins is not None}
         self.register_buffer("code_scores", torch.zeros(sum(cardinalities)))
         self.register_buffer(
-            "score_offsets", torch.tensor(self.output_offsets[:-1], dtype=torch.long)
+            "score_offsets",
+            torch.tensor(self.output_offsets[:-1], dtype=torch.long),
+            persistent=False,
         )
         self.score_slopes = nn.Parameter(
             torch.zeros((n_columns, n_columns) if self.score_columns else (0, 0))

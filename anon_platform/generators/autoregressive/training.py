@@ -105,9 +105,10 @@ def _parameter_groups(net: OrderedMADE | SequenceMADE, learning_rate: float) -> 
     ISLR Caravan 0.972 / 0.957 / 0.969, two seeds each); the score path's slopes learn
     SCORE_LR_SCALE times faster (a near-copy of a column needs a slope of about 1 / (1 - rho^2),
     16 at rho 0.97, which Adam's steps of about the learning rate do not reach in a few hundred
-    steps: loans_full_schema, fit seeds 0 and 1, numeric pair score 0.970 / 0.978 / 0.984 / 0.986
+    steps: loans_full_schema, fit seeds 0 and 1, numeric pair score 0.971 / 0.978 / 0.983 / 0.985
     at 1x / 3x / 10x / 30x, quality 0.808 / 0.809 / 0.810 / 0.810; at 100x, the default, over
-    fit seeds 0-4: 0.983 and 0.8105, without the path 0.953 and 0.806; benchmarks/RESULTS.md)."""
+    fit seeds 0-4: 0.983 and 0.8105, without the path (seeds 0, 2-4) 0.953 and 0.806;
+    benchmarks/RESULTS.md)."""
     made = net.made if isinstance(net, SequenceMADE) else net
     shared = net.distance_weights() if isinstance(net, SequenceMADE) else []
     special = {id(weight) for weight in [*shared, made.direct, made.score_slopes]}
