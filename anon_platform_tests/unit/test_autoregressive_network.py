@@ -72,7 +72,16 @@ def test_the_fast_draw_equals_drawing_each_column_from_a_full_pass() -> None:
     )
     net = perturbed(net)
     context, codes = random_inputs(200, 2)
-    given = torch.tensor([False, True, False, False, True])
+    assert_fast_draws_equal_full_passes(
+        net, context, codes, torch.tensor([False, True, False, False, True])
+    )
+
+
+def assert_fast_draws_equal_full_passes(
+    net: OrderedMADE, context: torch.Tensor, codes: torch.Tensor, given: torch.Tensor
+) -> None:
+    """In the canonical order and in the order with `given` first, `net.draw` draws what
+    `reference_draw` does and keeps the given codes."""
     for ranks in (torch.arange(1, len(COLUMNS) + 1), ranks_with_first(given)):
         fast = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(3))
         slow = reference_draw(
@@ -291,13 +300,9 @@ def test_the_fast_draw_adds_the_score_path_as_a_full_pass_does() -> None:
     torch.manual_seed(5)
     net = perturbed(scored_network(codes))
     assert net.score_slopes.abs().sum() > 0
-    given = torch.tensor([False, False, True, False, False])
-    for ranks in (torch.arange(1, len(COLUMNS) + 1), ranks_with_first(given)):
-        fast = net.draw(context, codes.clone(), given, ranks, torch.Generator().manual_seed(3))
-        slow = reference_draw(
-            net, context, codes.clone(), given, ranks, torch.Generator().manual_seed(3)
-        )
-        assert torch.equal(fast, slow)
+    assert_fast_draws_equal_full_passes(
+        net, context, codes, torch.tensor([False, False, True, False, False])
+    )
 
 
 def test_a_network_saved_before_the_score_path_loads_it_neutral() -> None:

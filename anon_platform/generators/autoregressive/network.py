@@ -106,7 +106,6 @@ class OrderedMADE(nn.Module):
         # numeric column's bins get a normal score (`fit_scores`), and the logit of bin b of
         # column i gains slope[i, j] x score(b) x score of column j's code, for each numeric
         # column j before i; null codes score 0
-        self.score_columns = [j for j, bins in enumerate(numeric_bins or []) if bins is not None]
         self.score_bins = {j: bins for j, bins in enumerate(numeric_bins or []) if bins is not None}
         self.register_buffer("code_scores", torch.zeros(sum(cardinalities)))
         self.register_buffer(
@@ -115,7 +114,7 @@ class OrderedMADE(nn.Module):
             persistent=False,
         )
         self.score_slopes = nn.Parameter(
-            torch.zeros((n_columns, n_columns) if self.score_columns else (0, 0))
+            torch.zeros((n_columns, n_columns) if self.score_bins else (0, 0))
         )
         # hidden unit k may read columns of rank <= degree k (rank 1 = first in the order)
         degrees = torch.arange(hidden_size) % max(n_columns, 1)
@@ -150,8 +149,7 @@ class OrderedMADE(nn.Module):
         """Set each numeric column's bin scores from its training codes (columns after the
         context): the normal quantile of the bin's middle training share among the column's
         non-null rows, so that a column's scores have about mean 0 and variance 1."""
-        for j in self.score_columns:
-            first, bins = self.score_bins[j]
+        for j, (first, bins) in self.score_bins.items():
             counts = np.bincount(np.asarray(codes[:, j]), minlength=self.cardinalities[j])
             inside = counts[first : first + bins].astype(np.float64)
             middle = (np.cumsum(inside) - inside / 2) / max(inside.sum(), 1.0)
@@ -159,12 +157,15 @@ class OrderedMADE(nn.Module):
             start = self.output_offsets[j] + first
             self.code_scores[start : start + bins] = scores.to(self.code_scores)
 
+    def _ordered_slopes(self, ranks: torch.Tensor) -> torch.Tensor:
+        """The score path's slopes with those of column j for column i kept only where j is
+        ranked before i."""
+        return self.score_slopes * (ranks[None, :] < ranks[:, None]).to(self.score_slopes.dtype)
+
     def _score_terms(self, codes: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
         """Per row and column, the score path's slope-weighted sum of the scores of the columns
         ranked before it (rows of codes after the context)."""
-        scores = self.code_scores[codes + self.score_offsets]
-        before = (ranks[None, :] < ranks[:, None]).to(scores.dtype)
-        return F.linear(scores, self.score_slopes * before)
+        return F.linear(self.code_scores[codes + self.score_offsets], self._ordered_slopes(ranks))
 
     def hidden(
         self,
@@ -211,7 +212,7 @@ class OrderedMADE(nn.Module):
         logits = F.linear(hidden, self.head.weight * output_mask, self.head.bias)
         direct = F.linear(embedded, self.direct * direct_mask)
         logits = logits.index_add(1, self.direct_outputs, direct)
-        if self.score_columns:
+        if self.score_bins:
             terms = self._score_terms(codes[:, self.n_context :], ranks)
             logits = logits + terms[:, self.output_columns] * self.code_scores
         return logits
@@ -259,10 +260,9 @@ class OrderedMADE(nn.Module):
         ]
         head = (self.head.weight * output_mask)[:, order]
         e = self.embedding_size
-        if self.score_columns:
+        if self.score_bins:
             scores = self.code_scores[codes + self.score_offsets] * given[None, :]
-            before = (ranks[None, :] < ranks[:, None]).to(scores.dtype)
-            slopes = self.score_slopes * before
+            slopes = self._ordered_slopes(ranks)
         for column in torch.argsort(ranks).tolist():
             if bool(given[column]):
                 continue
@@ -287,7 +287,7 @@ class OrderedMADE(nn.Module):
                 hidden, head[start:stop, :units], self.head.bias[start:stop], extra, generator
             )
             codes[:, column] = drawn
-            if self.score_columns:
+            if self.score_bins:
                 scores[:, column] = self.code_scores[start + drawn]
             j = self.n_context + column
             drawn_embedding = self.embedding(drawn + self.input_offsets[j])
